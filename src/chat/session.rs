@@ -1,0 +1,347 @@
+//! One actor per WebSocket connection: frames in become lobby messages, lobby events go out as frames.
+//!
+//! The only module that uses actix-web-actors, so a move to actix-ws changes this file alone.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::{
+    Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Handler, StreamHandler, WrapFuture,
+};
+use actix_http::ws::Item;
+use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web_actors::ws::{self, CloseCode, CloseReason, ProtocolError};
+use bytes::BytesMut;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use uuid::Uuid;
+
+use super::lobby::Lobby;
+use super::messages::{Close, ConnId, Join, Leave, Post, Rename, RoomEvent, Typing};
+use super::protocol::{ClientFrame, ServerFrame, CLOSE_NO_SUCH_ROOM, CLOSE_TIMEOUT};
+use crate::domain::{DisplayName, Invalid, MessageRef, MessageText, RoomCode};
+
+/// The largest frame, or message reassembled from continuation frames, a client may send.
+/// A 4,000-character message is at most 16 KB of UTF-8 inside its JSON; 64 KiB leaves room without inviting abuse.
+pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+
+/// Typing events are ephemeral hints that clients send on keystrokes; one per connection
+/// every 2 s keeps "x is typing…" alive (clients show it for about 5 s) and the rest are dropped.
+const TYPING_INTERVAL: Duration = Duration::from_secs(2);
+
+/// How every connection behaves; set from the configuration.
+#[derive(Debug, Clone)]
+pub struct SessionSettings {
+    /// How often the server pings; keeps proxies and tunnels from closing a quiet connection.
+    pub heartbeat_interval: Duration,
+    /// A client silent (no frame, no pong) for this long is disconnected.
+    pub client_timeout: Duration,
+    /// Sustained rate and burst of messages and renames per connection.
+    pub flood: Quota,
+    /// Frames that may wait for a connection before it is dropped as too slow.
+    pub max_backlog: usize,
+}
+
+/// What the upgrade asked for, already validated.
+pub struct JoinRequest {
+    pub room: RoomCode,
+    pub name: DisplayName,
+    pub resume: Option<String>,
+    pub since: Option<u64>,
+}
+
+/// Upgrades the request and runs a session in the room served by `lobby`.
+pub fn start(
+    req: &HttpRequest,
+    payload: web::Payload,
+    lobby: Addr<Lobby>,
+    join: JoinRequest,
+    settings: Arc<SessionSettings>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let session = Session {
+        conn: Uuid::new_v4(),
+        flood: RateLimiter::direct(settings.flood),
+        lobby,
+        room: join.room.clone(),
+        join: Some(join),
+        settings,
+        opened: Instant::now(),
+        last_heard: Instant::now(),
+        last_typing: None,
+        fragments: None,
+        closing: None,
+    };
+    upgrade(session, req, payload)
+}
+
+/// Upgrades the request only to close it at once: a browser cannot read an HTTP error on a
+/// WebSocket handshake, but it can read a close code and reason.
+pub fn refuse(
+    req: &HttpRequest,
+    payload: web::Payload,
+    close: Close,
+) -> Result<HttpResponse, actix_web::Error> {
+    upgrade(Refusal(close), req, payload)
+}
+
+fn upgrade<A>(
+    actor: A,
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, actix_web::Error>
+where
+    A: Actor<Context = ws::WebsocketContext<A>> + StreamHandler<Result<ws::Message, ProtocolError>>,
+{
+    ws::WsResponseBuilder::new(actor, req, payload)
+        .frame_size(MAX_FRAME_BYTES)
+        .start()
+}
+
+pub struct Session {
+    conn: ConnId,
+    lobby: Addr<Lobby>,
+    room: RoomCode,
+    /// Sent to the lobby when the actor starts.
+    join: Option<JoinRequest>,
+    settings: Arc<SessionSettings>,
+    opened: Instant,
+    last_heard: Instant,
+    last_typing: Option<Instant>,
+    flood: DefaultDirectRateLimiter,
+    /// A text message arriving in continuation frames, until its last frame.
+    fragments: Option<BytesMut>,
+    /// Why the server closed the connection, for the closing log line.
+    closing: Option<Close>,
+}
+
+type WsContext = ws::WebsocketContext<Session>;
+
+impl Session {
+    fn close(&mut self, ctx: &mut WsContext, close: Close) {
+        ctx.close(Some(close_reason(&close)));
+        self.closing = Some(close);
+        ctx.stop();
+    }
+
+    fn heartbeat(&mut self, ctx: &mut WsContext) {
+        if self.last_heard.elapsed() > self.settings.client_timeout {
+            self.close(ctx, Close::new(CLOSE_TIMEOUT, "no answer to pings"));
+        } else {
+            ctx.ping(b"");
+        }
+    }
+
+    fn on_text(&mut self, text: &str, ctx: &mut WsContext) {
+        if let Err(invalid) = ClientFrame::parse(text).and_then(|frame| self.forward(frame)) {
+            ctx.text(ServerFrame::error(&invalid));
+        }
+    }
+
+    /// Validates a frame's contents and hands it to the lobby, or says why not.
+    fn forward(&mut self, frame: ClientFrame) -> Result<(), Invalid> {
+        let conn = self.conn;
+        match frame {
+            ClientFrame::Message { text, reference } => {
+                let text = MessageText::parse(&text)?;
+                let reference = reference.map(MessageRef::parse).transpose()?;
+                self.check_flood()?;
+                self.lobby.do_send(Post {
+                    conn,
+                    text,
+                    reference,
+                });
+            }
+            ClientFrame::Rename { name } => {
+                let name = DisplayName::parse(&name)?;
+                self.check_flood()?;
+                self.lobby.do_send(Rename { conn, name });
+            }
+            ClientFrame::Typing {} => {
+                if self
+                    .last_typing
+                    .is_none_or(|at| at.elapsed() >= TYPING_INTERVAL)
+                {
+                    self.last_typing = Some(Instant::now());
+                    self.lobby.do_send(Typing { conn });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check_flood(&self) -> Result<(), Invalid> {
+        self.flood.check().map_err(|_| {
+            Invalid::new(
+                "rate_limited",
+                "too many messages: slow down; this one was not delivered",
+            )
+        })
+    }
+
+    /// Collects a message sent in pieces, within the same size bound as a single frame.
+    fn on_fragment(&mut self, item: Item, ctx: &mut WsContext) {
+        let (piece, last) = match item {
+            Item::FirstText(piece) => {
+                self.fragments = Some(BytesMut::new());
+                (piece, false)
+            }
+            Item::FirstBinary(_) => return self.close(ctx, unsupported_binary()),
+            Item::Continue(piece) => (piece, false),
+            Item::Last(piece) => (piece, true),
+        };
+        // The codec refuses continuations without a start, so `fragments` is set here.
+        let Some(buffer) = self.fragments.as_mut() else {
+            return;
+        };
+        buffer.extend_from_slice(&piece);
+        if buffer.len() > MAX_FRAME_BYTES {
+            return self.close(ctx, too_big());
+        }
+        if last {
+            let bytes = self.fragments.take().unwrap_or_default();
+            match std::str::from_utf8(&bytes) {
+                Ok(text) => self.on_text(text, ctx),
+                Err(_) => self.close(ctx, not_utf8()),
+            }
+        }
+    }
+}
+
+fn close_reason(close: &Close) -> CloseReason {
+    CloseReason {
+        code: CloseCode::from(close.code),
+        description: Some(close.reason.clone()),
+    }
+}
+
+fn unsupported_binary() -> Close {
+    Close::new(
+        u16::from(CloseCode::Unsupported),
+        "binary frames are not supported; send JSON text frames",
+    )
+}
+
+fn too_big() -> Close {
+    Close::new(
+        u16::from(CloseCode::Size),
+        format!("messages are limited to {MAX_FRAME_BYTES} bytes"),
+    )
+}
+
+fn not_utf8() -> Close {
+    Close::new(
+        u16::from(CloseCode::Invalid),
+        "text frames must be valid UTF-8",
+    )
+}
+
+/// Maps the codec's complaints to the close code RFC 6455 gives each.
+fn protocol_close(err: &ProtocolError) -> Close {
+    match err {
+        ProtocolError::Overflow => too_big(),
+        // actix reports bad UTF-8 in a text frame as an `Io` error carrying `Utf8Error`'s text.
+        ProtocolError::Io(io) if io.to_string().contains("utf-8") => not_utf8(),
+        other => Close::new(u16::from(CloseCode::Protocol), other.to_string()),
+    }
+}
+
+impl Actor for Session {
+    type Context = WsContext;
+
+    fn started(&mut self, ctx: &mut WsContext) {
+        ctx.set_mailbox_capacity(self.settings.max_backlog);
+        ctx.run_interval(self.settings.heartbeat_interval, Self::heartbeat);
+        tracing::info!(room = %self.room, conn = %self.conn, "connection opened");
+        let Some(request) = self.join.take() else {
+            return;
+        };
+        let join = Join {
+            conn: self.conn,
+            session: ctx.address(),
+            name: request.name,
+            resume: request.resume,
+            since: request.since,
+        };
+        // `wait` holds back the client's frames until the lobby has taken the join.
+        let joined = self
+            .lobby
+            .send(join)
+            .into_actor(self)
+            .map(|sent, act, ctx| {
+                if sent.is_err() {
+                    // The room closed between the lookup and the join.
+                    act.close(ctx, Close::new(CLOSE_NO_SUCH_ROOM, "no such room"));
+                }
+            });
+        ctx.wait(joined);
+    }
+
+    fn stopped(&mut self, _ctx: &mut WsContext) {
+        self.lobby.do_send(Leave { conn: self.conn });
+        let (code, reason) = self
+            .closing
+            .as_ref()
+            .map_or((None, ""), |c| (Some(c.code), c.reason.as_str()));
+        tracing::info!(
+            room = %self.room,
+            conn = %self.conn,
+            close_code = code,
+            reason,
+            seconds = self.opened.elapsed().as_secs(),
+            "connection closed"
+        );
+    }
+}
+
+impl StreamHandler<Result<ws::Message, ProtocolError>> for Session {
+    fn handle(&mut self, frame: Result<ws::Message, ProtocolError>, ctx: &mut WsContext) {
+        self.last_heard = Instant::now();
+        match frame {
+            Ok(ws::Message::Text(text)) => self.on_text(&text, ctx),
+            Ok(ws::Message::Binary(_)) => self.close(ctx, unsupported_binary()),
+            Ok(ws::Message::Continuation(item)) => self.on_fragment(item, ctx),
+            Ok(ws::Message::Ping(payload)) => ctx.pong(&payload),
+            Ok(ws::Message::Pong(_) | ws::Message::Nop) => {}
+            Ok(ws::Message::Close(reason)) => {
+                ctx.close(reason);
+                ctx.stop();
+            }
+            Err(err) => {
+                tracing::info!(room = %self.room, conn = %self.conn, error = %err, "protocol error");
+                self.close(ctx, protocol_close(&err));
+            }
+        }
+    }
+}
+
+impl Handler<RoomEvent> for Session {
+    type Result = ();
+
+    fn handle(&mut self, event: RoomEvent, ctx: &mut WsContext) {
+        ctx.text(event.0);
+    }
+}
+
+impl Handler<Close> for Session {
+    type Result = ();
+
+    fn handle(&mut self, close: Close, ctx: &mut WsContext) {
+        self.close(ctx, close);
+    }
+}
+
+/// A connection refused after the upgrade: it sends its close frame and stops.
+struct Refusal(Close);
+
+impl Actor for Refusal {
+    type Context = ws::WebsocketContext<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        tracing::info!(close_code = self.0.code, reason = %self.0.reason, "connection refused");
+        ctx.close(Some(close_reason(&self.0)));
+        ctx.stop();
+    }
+}
+
+impl StreamHandler<Result<ws::Message, ProtocolError>> for Refusal {
+    fn handle(&mut self, _: Result<ws::Message, ProtocolError>, _: &mut Self::Context) {}
+}

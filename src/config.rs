@@ -1,0 +1,164 @@
+//! The server's configuration: command-line flags, each with an environment fallback and a default.
+
+use std::net::IpAddr;
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::time::Duration;
+
+use anyhow::ensure;
+use clap::Parser;
+use governor::Quota;
+
+use crate::chat::lobby::RoomSettings;
+use crate::chat::session::SessionSettings;
+use crate::origin::{AllowedOrigins, Authority};
+
+/// Hubbub: a self-hosted realtime chat-room server.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "hubbub", version, about)]
+pub struct Config {
+    /// Address to listen on; 0.0.0.0 accepts connections from other machines.
+    #[arg(long, env = "HUBBUB_HOST", default_value = "127.0.0.1")]
+    pub host: IpAddr,
+
+    /// Port to listen on (PORT is what hosting platforms set); 0 picks a free one.
+    #[arg(long, env = "PORT", default_value_t = 8080)]
+    pub port: u16,
+
+    /// HTTP worker threads [default: one per CPU].
+    #[arg(long, env = "HUBBUB_WORKERS")]
+    pub workers: Option<NonZeroUsize>,
+
+    /// Messages each room keeps for history and for clients that resume.
+    #[arg(long, env = "HUBBUB_HISTORY_SIZE", default_value_t = NonZeroUsize::new(500).expect("500 is not zero"))]
+    pub history_size: NonZeroUsize,
+
+    /// Recent messages a client gets on joining without `since`.
+    #[arg(long, env = "HUBBUB_HISTORY_ON_JOIN", default_value_t = 50)]
+    pub history_on_join: usize,
+
+    /// How long a room with no one in it lives before it is closed and forgotten.
+    #[arg(long, env = "HUBBUB_ROOM_IDLE_TIMEOUT", default_value = "30m", value_parser = humantime::parse_duration)]
+    pub room_idle_timeout: Duration,
+
+    /// How often the server pings each client; keeps tunnels and proxies from closing quiet connections.
+    #[arg(long, env = "HUBBUB_HEARTBEAT_INTERVAL", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub heartbeat_interval: Duration,
+
+    /// A client silent this long (no frame, no pong) is disconnected.
+    #[arg(long, env = "HUBBUB_CLIENT_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub client_timeout: Duration,
+
+    /// Messages (and renames) per second each connection may send, sustained.
+    #[arg(long, env = "HUBBUB_RATE_LIMIT", default_value_t = NonZeroU32::new(10).expect("10 is not zero"))]
+    pub rate_limit: NonZeroU32,
+
+    /// Messages a connection may send in a burst above the sustained rate.
+    #[arg(long, env = "HUBBUB_RATE_BURST", default_value_t = NonZeroU32::new(20).expect("20 is not zero"))]
+    pub rate_burst: NonZeroU32,
+
+    /// Frames that may wait for a slow client before it is disconnected.
+    #[arg(long, env = "HUBBUB_MAX_BACKLOG", default_value_t = 256)]
+    pub max_backlog: usize,
+
+    /// Other origins whose pages may open WebSockets here, comma-separated (the server's own host always may).
+    #[arg(long, env = "HUBBUB_ALLOWED_ORIGINS", value_delimiter = ',', value_parser = Authority::parse_allowed)]
+    pub allowed_origins: Vec<Authority>,
+
+    /// Log filter: a level (info, debug) or tracing directives (hubbub=debug,actix_web=info).
+    #[arg(long, env = "HUBBUB_LOG", default_value = "info")]
+    pub log_level: String,
+}
+
+impl Config {
+    /// Checks what clap cannot: relations between settings.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        ensure!(
+            self.client_timeout > self.heartbeat_interval,
+            "--client-timeout ({:?}) must be longer than --heartbeat-interval ({:?}), or every client would time out",
+            self.client_timeout,
+            self.heartbeat_interval
+        );
+        ensure!(
+            !self.heartbeat_interval.is_zero(),
+            "--heartbeat-interval must be above zero"
+        );
+        ensure!(
+            !self.room_idle_timeout.is_zero(),
+            "--room-idle-timeout must be above zero"
+        );
+        ensure!(self.max_backlog > 0, "--max-backlog must be above zero");
+        Ok(())
+    }
+
+    pub fn room_settings(&self) -> RoomSettings {
+        RoomSettings {
+            history_size: self.history_size.get(),
+            history_on_join: self.history_on_join,
+            idle_timeout: self.room_idle_timeout,
+        }
+    }
+
+    pub fn session_settings(&self) -> SessionSettings {
+        SessionSettings {
+            heartbeat_interval: self.heartbeat_interval,
+            client_timeout: self.client_timeout,
+            flood: Quota::per_second(self.rate_limit).allow_burst(self.rate_burst),
+            max_backlog: self.max_backlog,
+        }
+    }
+
+    pub fn allowed_origins(&self) -> AllowedOrigins {
+        AllowedOrigins::new(self.allowed_origins.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_valid_and_listen_on_localhost_8080() {
+        let config = Config::parse_from(["hubbub"]);
+        config.validate().unwrap();
+        assert_eq!(config.host.to_string(), "127.0.0.1");
+        if std::env::var_os("PORT").is_none() {
+            assert_eq!(config.port, 8080);
+        }
+    }
+
+    #[test]
+    fn durations_read_as_human_text() {
+        let config = Config::parse_from([
+            "hubbub",
+            "--heartbeat-interval",
+            "250ms",
+            "--client-timeout",
+            "1s",
+        ]);
+        assert_eq!(config.heartbeat_interval, Duration::from_millis(250));
+        config.validate().unwrap();
+    }
+
+    #[test]
+    fn a_client_timeout_shorter_than_the_heartbeat_is_refused() {
+        let config = Config::parse_from([
+            "hubbub",
+            "--heartbeat-interval",
+            "10s",
+            "--client-timeout",
+            "5s",
+        ]);
+        assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn allowed_origins_are_comma_separated_and_checked() {
+        let config = Config::parse_from([
+            "hubbub",
+            "--allowed-origins",
+            "https://a.example,b.example:8443",
+        ]);
+        assert_eq!(config.allowed_origins.len(), 2);
+        assert!(Config::try_parse_from(["hubbub", "--allowed-origins", "not a host"]).is_err());
+    }
+}

@@ -1,0 +1,69 @@
+//! The JSON API's error type: every failure becomes `{"error": {"code", "message"}}` with its status.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+
+use crate::chat::messages::NameTaken;
+use crate::chat::registry::RoomTaken;
+use crate::domain::{Invalid, RoomCode};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("no room has the code {0}")]
+    NoSuchRoom(RoomCode),
+    #[error(transparent)]
+    RoomTaken(#[from] RoomTaken),
+    #[error(transparent)]
+    NameTaken(#[from] NameTaken),
+    #[error("pages from this origin may not open WebSockets here")]
+    ForbiddenOrigin,
+    #[error("too many requests: slow down")]
+    RateLimited,
+    #[error("no such endpoint")]
+    NotFound,
+}
+
+impl ApiError {
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Invalid(invalid) => invalid.code,
+            Self::BadRequest(_) => "bad_request",
+            Self::NoSuchRoom(_) => "no_such_room",
+            Self::RoomTaken(_) => "room_taken",
+            Self::NameTaken(_) => "name_taken",
+            Self::ForbiddenOrigin => "forbidden_origin",
+            Self::RateLimited => "rate_limited",
+            Self::NotFound => "not_found",
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Invalid(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::NoSuchRoom(_) | Self::NotFound => StatusCode::NOT_FOUND,
+            Self::RoomTaken(_) | Self::NameTaken(_) => StatusCode::CONFLICT,
+            Self::ForbiddenOrigin => StatusCode::FORBIDDEN,
+            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status_code())
+            .json(json!({ "error": { "code": self.code(), "message": self.to_string() } }))
+    }
+}
+
+impl actix_web::Responder for ApiError {
+    type Body = actix_web::body::BoxBody;
+
+    fn respond_to(self, _req: &actix_web::HttpRequest) -> HttpResponse {
+        self.error_response()
+    }
+}

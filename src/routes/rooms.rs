@@ -1,0 +1,130 @@
+//! The JSON API for bots, scripts and polling clients: create rooms, read them, post to them.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::ApiError;
+use crate::chat::messages::{ApiPost, Describe, ReadHistory};
+use crate::chat::registry::Registry;
+use crate::domain::{DisplayName, MessageText, RoomCode};
+use crate::startup::ApiFlood;
+
+const DEFAULT_PAGE: usize = 50;
+const MAX_PAGE: usize = 500;
+
+#[derive(Deserialize)]
+struct CreateRoom {
+    code: Option<String>,
+}
+
+/// `POST /api/rooms` with an optional `{"code": "…"}`.
+#[tracing::instrument(skip_all)]
+pub async fn create(
+    req: HttpRequest,
+    body: web::Bytes,
+    registry: web::Data<Registry>,
+) -> Result<HttpResponse, ApiError> {
+    // An empty body is allowed: it asks for a generated code.
+    let requested = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        let body: CreateRoom = serde_json::from_slice(&body)
+            .map_err(|err| ApiError::BadRequest(format!("invalid JSON body: {err}")))?;
+        body.code.as_deref().map(RoomCode::parse).transpose()?
+    };
+    let code = registry.create(requested)?;
+    let info = req.connection_info();
+    let url = format!("{}://{}/r/{code}", info.scheme(), info.host());
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/api/rooms/{code}")))
+        .json(json!({ "code": code, "url": url })))
+}
+
+/// `GET /api/rooms/{code}`.
+#[tracing::instrument(skip_all, fields(room = %code))]
+pub async fn describe(
+    code: web::Path<String>,
+    registry: web::Data<Registry>,
+) -> Result<HttpResponse, ApiError> {
+    let (code, lobby) = find(&code, &registry)?;
+    let info = lobby
+        .send(Describe)
+        .await
+        .map_err(|_| ApiError::NoSuchRoom(code))?;
+    Ok(HttpResponse::Ok().json(info))
+}
+
+#[derive(Deserialize)]
+pub struct Page {
+    after: Option<u64>,
+    limit: Option<usize>,
+}
+
+/// `GET /api/rooms/{code}/messages?after=SEQ&limit=N`.
+#[tracing::instrument(skip_all, fields(room = %code))]
+pub async fn messages(
+    code: web::Path<String>,
+    page: web::Query<Page>,
+    registry: web::Data<Registry>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = page.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::BadRequest(format!(
+            "`limit` must be between 1 and {MAX_PAGE}, not {limit}"
+        )));
+    }
+    let (code, lobby) = find(&code, &registry)?;
+    let read = ReadHistory {
+        after: page.after.unwrap_or(0),
+        limit,
+    };
+    let messages = lobby
+        .send(read)
+        .await
+        .map_err(|_| ApiError::NoSuchRoom(code))?;
+    Ok(HttpResponse::Ok().json(json!({ "messages": messages })))
+}
+
+#[derive(Deserialize)]
+pub struct NewMessage {
+    name: String,
+    text: String,
+}
+
+/// `POST /api/rooms/{code}/messages` with `{"name": "…", "text": "…"}`: delivered live to the room.
+#[tracing::instrument(skip_all, fields(room = %code))]
+pub async fn post_message(
+    req: HttpRequest,
+    code: web::Path<String>,
+    body: web::Json<NewMessage>,
+    registry: web::Data<Registry>,
+    flood: web::Data<ApiFlood>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let post = ApiPost {
+        name: DisplayName::parse(&body.name)?,
+        text: MessageText::parse(&body.text)?,
+    };
+    if let Some(ip) = req.peer_addr().map(|peer| peer.ip()) {
+        flood.check_key(&ip).map_err(|_| ApiError::RateLimited)?;
+    }
+    let (code, lobby) = find(&code, &registry)?;
+    let message = lobby
+        .send(post)
+        .await
+        .map_err(|_| ApiError::NoSuchRoom(code))??;
+    Ok(HttpResponse::Created().json(message))
+}
+
+fn find(
+    code: &str,
+    registry: &Registry,
+) -> Result<(RoomCode, actix::Addr<crate::chat::lobby::Lobby>), ApiError> {
+    let code = RoomCode::parse(code)?;
+    match registry.find(&code) {
+        Some(lobby) => Ok((code, lobby)),
+        None => Err(ApiError::NoSuchRoom(code)),
+    }
+}

@@ -1,0 +1,83 @@
+//! `GET /ws/{code}?name=…&resume=…&since=…`: the WebSocket upgrade into a room.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+
+use super::ApiError;
+use crate::chat::messages::Close;
+use crate::chat::protocol::{CLOSE_BAD_REQUEST, CLOSE_NO_SUCH_ROOM};
+use crate::chat::registry::Registry;
+use crate::chat::session::{self, JoinRequest, SessionSettings};
+use crate::domain::{DisplayName, Invalid, RoomCode};
+use crate::origin::AllowedOrigins;
+
+#[derive(Deserialize)]
+pub struct UpgradeParams {
+    name: Option<String>,
+    resume: Option<String>,
+    since: Option<String>,
+}
+
+#[tracing::instrument(name = "ws_connect", skip_all, fields(room = %code))]
+pub async fn connect(
+    req: HttpRequest,
+    payload: web::Payload,
+    code: web::Path<String>,
+    params: web::Query<UpgradeParams>,
+    registry: web::Data<Registry>,
+    origins: web::Data<AllowedOrigins>,
+    settings: web::Data<SessionSettings>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let text = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+    // A present but unreadable Origin is treated like a foreign one.
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .map(|v| v.to_str().unwrap_or("null"));
+    if !origins.permits(origin, text(header::HOST)) {
+        tracing::info!(origin, "refused a WebSocket from a foreign origin");
+        return Err(ApiError::ForbiddenOrigin.into());
+    }
+    let join = match parse(&code, params.into_inner()) {
+        Ok(join) => join,
+        Err(invalid) => {
+            return session::refuse(
+                &req,
+                payload,
+                Close::new(CLOSE_BAD_REQUEST, invalid.message),
+            )
+        }
+    };
+    match registry.find(&join.room) {
+        Some(lobby) => session::start(&req, payload, lobby, join, settings.into_inner()),
+        None => {
+            let reason = format!("no room has the code {}", join.room);
+            session::refuse(&req, payload, Close::new(CLOSE_NO_SUCH_ROOM, reason))
+        }
+    }
+}
+
+fn parse(code: &str, params: UpgradeParams) -> Result<JoinRequest, Invalid> {
+    let room = RoomCode::parse(code)?;
+    let name = params.name.ok_or_else(|| {
+        Invalid::new("invalid_name", "a name is required: add ?name=… to the URL")
+    })?;
+    let since = params
+        .since
+        .map(|since| {
+            since.parse::<u64>().map_err(|_| {
+                Invalid::new(
+                    "bad_request",
+                    format!("`since` must be a whole number, not {since:?}"),
+                )
+            })
+        })
+        .transpose()?;
+    Ok(JoinRequest {
+        room,
+        name: DisplayName::parse(&name)?,
+        resume: params.resume,
+        since,
+    })
+}

@@ -1,0 +1,98 @@
+//! The application: binds its listener, wires rooms and routes together, and serves until told to stop.
+
+use std::future::Future;
+use std::net::{IpAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpServer};
+use anyhow::Context;
+use governor::{DefaultKeyedRateLimiter, RateLimiter};
+
+use crate::chat::registry::Registry;
+use crate::config::Config;
+use crate::routes;
+
+/// Per-address flood control for messages posted over the HTTP API.
+pub type ApiFlood = DefaultKeyedRateLimiter<IpAddr>;
+
+/// How often the API flood limiter forgets addresses that have gone quiet, so it does not grow forever.
+const FLOOD_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+
+/// How long a stopping server waits for open connections before closing them.
+const SHUTDOWN_GRACE: u64 = 5;
+
+pub struct Application {
+    server: Server,
+    port: u16,
+    flood: Arc<ApiFlood>,
+}
+
+impl Application {
+    /// Binds the configured address (port 0 picks a free one) and prepares the server.
+    pub fn build(config: Config) -> anyhow::Result<Self> {
+        config.validate()?;
+        let listener = TcpListener::bind((config.host, config.port))
+            .with_context(|| format!("failed to listen on {}:{}", config.host, config.port))?;
+        let port = listener
+            .local_addr()
+            .context("failed to read the bound address")?
+            .port();
+
+        let registry = web::Data::new(Registry::new(config.room_settings()));
+        let sessions = web::Data::new(config.session_settings());
+        let origins = web::Data::new(config.allowed_origins());
+        let flood = Arc::new(RateLimiter::keyed(config.session_settings().flood));
+        let api_flood = web::Data::from(Arc::clone(&flood));
+
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(registry.clone())
+                .app_data(sessions.clone())
+                .app_data(origins.clone())
+                .app_data(api_flood.clone())
+                .configure(routes::configure)
+        })
+        .disable_signals()
+        .shutdown_timeout(SHUTDOWN_GRACE);
+        if let Some(workers) = config.workers {
+            server = server.workers(workers.get());
+        }
+        let server = server
+            .listen(listener)
+            .context("failed to start the HTTP server")?
+            .run();
+        Ok(Self {
+            server,
+            port,
+            flood,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until `shutdown` resolves (Ctrl-C, SIGTERM, or a test's trigger), then stops gracefully.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + 'static,
+    ) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        actix_web::rt::spawn(async move {
+            shutdown.await;
+            tracing::info!("shutting down");
+            handle.stop(true).await;
+        });
+        let flood = self.flood;
+        actix_web::rt::spawn(async move {
+            let mut sweep = actix_web::rt::time::interval(FLOOD_SWEEP_INTERVAL);
+            loop {
+                sweep.tick().await;
+                flood.retain_recent();
+            }
+        });
+        self.server.await
+    }
+}

@@ -1,0 +1,215 @@
+//! `spawn_app()` and the clients the tests drive it with.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use clap::Parser;
+use futures_util::{SinkExt, StreamExt};
+use hubbub::config::Config;
+use hubbub::startup::Application;
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long a test waits for a frame it expects; a guard against hanging, not a performance bound.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+static TRACING: LazyLock<()> = LazyLock::new(|| {
+    if std::env::var_os("TEST_LOG").is_some() {
+        hubbub::telemetry::init("debug").expect("log subscriber installs once");
+    }
+});
+
+pub struct TestApp {
+    pub port: u16,
+    pub address: String,
+    pub http: reqwest::Client,
+    /// Dropping it stops the server.
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+/// Starts the server on a free port with its default settings.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// Starts the server with extra command-line flags, parsed exactly as `hubbub` parses them.
+pub async fn spawn_app_with(flags: &[&str]) -> TestApp {
+    LazyLock::force(&TRACING);
+    let args = ["hubbub", "--host", "127.0.0.1", "--port", "0"]
+        .iter()
+        .chain(flags);
+    let config = Config::try_parse_from(args).expect("test flags parse");
+    let app = Application::build(config).expect("the application builds");
+    let port = app.port();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    actix_web::rt::spawn(app.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        port,
+        address: format!("http://127.0.0.1:{port}"),
+        http: reqwest::Client::new(),
+        _stop: stop,
+    }
+}
+
+pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+impl TestApp {
+    pub fn ws_url(&self, path_and_query: &str) -> String {
+        format!("ws://127.0.0.1:{}{path_and_query}", self.port)
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .post(format!("{}{path}", self.address))
+            .json(body)
+            .send()
+            .await
+            .expect("the server answers")
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("the server answers")
+    }
+
+    /// Creates a room with a generated code and returns the code.
+    pub async fn create_room(&self) -> String {
+        let response = self.post_json("/api/rooms", &json!({})).await;
+        assert_eq!(response.status(), 201);
+        let body: Value = response.json().await.expect("JSON body");
+        body["code"].as_str().expect("a code").to_owned()
+    }
+
+    /// Opens a WebSocket without reading anything from it.
+    pub async fn open(&self, path_and_query: &str) -> Socket {
+        let (socket, _) = tokio_tungstenite::connect_async(self.ws_url(path_and_query))
+            .await
+            .expect("the upgrade succeeds");
+        socket
+    }
+
+    /// Joins `code` as `name` and reads the welcome.
+    pub async fn join(&self, code: &str, name: &str) -> Client {
+        self.join_with(code, &format!("name={}", urlencode(name)))
+            .await
+    }
+
+    /// Joins with a raw query string (`name=…&resume=…&since=…`) and reads the welcome.
+    pub async fn join_with(&self, code: &str, query: &str) -> Client {
+        let mut client = Client {
+            socket: self.open(&format!("/ws/{code}?{query}")).await,
+            welcome: Value::Null,
+        };
+        let welcome = client.next().await;
+        assert_eq!(welcome["type"], "welcome", "first frame: {welcome}");
+        client.welcome = welcome;
+        client
+    }
+}
+
+pub fn urlencode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+/// A joined WebSocket client.
+pub struct Client {
+    pub socket: Socket,
+    pub welcome: Value,
+}
+
+impl Client {
+    pub fn id(&self) -> &str {
+        self.welcome["you"]["id"]
+            .as_str()
+            .expect("welcome has you.id")
+    }
+
+    pub fn resume_secret(&self) -> &str {
+        self.welcome["resume"].as_str().expect("welcome has resume")
+    }
+
+    pub async fn send(&mut self, frame: Value) {
+        self.send_raw(Message::text(frame.to_string())).await;
+    }
+
+    pub async fn send_raw(&mut self, message: Message) {
+        self.socket.send(message).await.expect("the frame is sent");
+    }
+
+    pub async fn say(&mut self, text: &str) {
+        self.send(json!({ "type": "message", "text": text })).await;
+    }
+
+    /// The next JSON frame; fails the test on a close, an error or a wait past `PATIENCE`.
+    pub async fn next(&mut self) -> Value {
+        next_json(&mut self.socket).await
+    }
+
+    /// The next frame of type `kind`, failing on any other frame on the way.
+    pub async fn expect(&mut self, kind: &str) -> Value {
+        let frame = self.next().await;
+        assert_eq!(frame["type"], kind, "expected a {kind} frame, got {frame}");
+        frame
+    }
+
+    /// Asserts that no frame arrives within `quiet`.
+    pub async fn expect_nothing_for(&mut self, quiet: Duration) {
+        if let Ok(frame) = tokio::time::timeout(quiet, self.next()).await {
+            panic!("expected silence, got {frame}");
+        }
+    }
+
+    pub async fn expect_close(&mut self) -> (u16, String) {
+        expect_close(&mut self.socket).await
+    }
+}
+
+pub async fn next_json(socket: &mut Socket) -> Value {
+    loop {
+        let frame = tokio::time::timeout(PATIENCE, socket.next())
+            .await
+            .expect("a frame arrives in time")
+            .expect("the connection is open")
+            .expect("the frame is well-formed");
+        match frame {
+            Message::Text(text) => return serde_json::from_str(&text).expect("frames are JSON"),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    }
+}
+
+/// Reads past any other frames to the close frame, and returns its code and reason.
+pub async fn expect_close(socket: &mut Socket) -> (u16, String) {
+    loop {
+        let frame = tokio::time::timeout(PATIENCE, socket.next())
+            .await
+            .expect("a frame arrives in time");
+        match frame {
+            Some(Ok(Message::Close(Some(close)))) => {
+                return (u16::from(close.code), close.reason.to_string())
+            }
+            Some(Ok(Message::Close(None))) => return (u16::from(CloseCode::Status), String::new()),
+            Some(Ok(_)) => continue,
+            Some(Err(err)) => panic!("the connection failed without a close frame: {err}"),
+            None => panic!("the connection ended without a close frame"),
+        }
+    }
+}
+
+/// The HTTP status a refused upgrade answered with.
+pub async fn upgrade_status(request: tungstenite::handshake::client::Request) -> u16 {
+    match tokio_tungstenite::connect_async(request).await {
+        Ok(_) => 101,
+        Err(tungstenite::Error::Http(response)) => response.status().as_u16(),
+        Err(other) => panic!("unexpected handshake failure: {other}"),
+    }
+}

@@ -1,0 +1,167 @@
+//! Flood control, heartbeats, slow consumers and idle rooms.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde_json::json;
+
+use crate::helpers::{expect_close, next_json, spawn_app_with, PATIENCE};
+
+/// Past the burst, messages are refused with `rate_limited` and never broadcast.
+#[actix_web::test]
+async fn a_flood_is_rate_limited_and_not_broadcast() {
+    let app = spawn_app_with(&["--rate-limit", "1", "--rate-burst", "3"]).await;
+    let code = app.create_room().await;
+    let mut ann = app.join(&code, "ann").await;
+    let mut bob = app.join(&code, "bob").await;
+    ann.expect("joined").await;
+
+    for i in 0..8 {
+        ann.say(&format!("flood {i}")).await;
+    }
+    let (mut delivered, mut limited) = (0, 0);
+    for _ in 0..8 {
+        match ann.next().await["type"].as_str().unwrap() {
+            "message" => delivered += 1,
+            "error" => limited += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    ann.send(json!({ "type": "typing" })).await;
+
+    // The burst of 3 passes; a fourth may pass if a second went by while sending.
+    assert!((3..=4).contains(&delivered), "{delivered} delivered");
+    assert_eq!(delivered + limited, 8);
+    for _ in 0..delivered {
+        bob.expect("message").await;
+    }
+    assert_eq!(
+        bob.expect("typing").await["user"]["name"],
+        "ann",
+        "no more messages reached bob"
+    );
+}
+
+/// The error frame for a limited message says what happened.
+#[actix_web::test]
+async fn the_rate_limit_error_is_explicit() {
+    let app = spawn_app_with(&["--rate-limit", "1", "--rate-burst", "1"]).await;
+    let code = app.create_room().await;
+    let mut ann = app.join(&code, "ann").await;
+
+    ann.say("one").await;
+    ann.say("two").await;
+    ann.expect("message").await;
+    let error = ann.expect("error").await;
+
+    assert_eq!(error["code"], "rate_limited");
+    assert!(error["message"].as_str().unwrap().contains("not delivered"));
+}
+
+/// A client that answers no pings is dropped after the client timeout, and the room is told.
+#[actix_web::test]
+async fn a_silent_client_is_dropped_after_the_timeout() {
+    let app = spawn_app_with(&["--heartbeat-interval", "100ms", "--client-timeout", "400ms"]).await;
+    let code = app.create_room().await;
+    let mut ann = app.join(&code, "ann").await;
+    // bob's socket is not read, so tungstenite never answers the server's pings.
+    let mut bob = app.open(&format!("/ws/{code}?name=bob")).await;
+
+    let joined = ann.next().await;
+    let left = ann.next().await;
+
+    assert_eq!(joined["type"], "joined");
+    assert_eq!(
+        left["type"], "left",
+        "ann keeps answering pings and stays; bob is dropped"
+    );
+    assert_eq!(left["user"]["name"], "bob");
+    assert_eq!(next_json(&mut bob).await["type"], "welcome");
+    assert_eq!(expect_close(&mut bob).await.0, 4408);
+}
+
+/// A member who stops reading is cut off once its backlog is full; the room keeps flowing.
+#[actix_web::test]
+async fn a_slow_consumer_is_disconnected_and_the_room_keeps_receiving() {
+    // A backlog well above what scheduling noise on a busy test machine can build up for a reader that reads.
+    let app = spawn_app_with(&[
+        "--max-backlog",
+        "64",
+        "--rate-limit",
+        "100000",
+        "--rate-burst",
+        "100000",
+    ])
+    .await;
+    let code = app.create_room().await;
+    let mut fast = app.join(&code, "fast").await;
+    let mut slow = app.open(&format!("/ws/{code}?name=slow")).await;
+    fast.expect("joined").await;
+
+    // Enough bytes to fill the kernel's socket buffers towards the reader that never reads.
+    const COUNT: u64 = 3_000;
+    let body = json!({ "name": "bot", "text": "x".repeat(4_000) });
+    let sender = async {
+        for _ in 0..COUNT {
+            let response = app
+                .post_json(&format!("/api/rooms/{code}/messages"), &body)
+                .await;
+            assert_eq!(response.status(), 201);
+        }
+    };
+    let receiver = async {
+        let (mut seqs, mut slow_left) = (Vec::new(), false);
+        while seqs.len() < COUNT as usize {
+            let frame = fast.next().await;
+            match frame["type"].as_str().unwrap() {
+                "message" => seqs.push(frame["seq"].as_u64().unwrap()),
+                "left" if frame["user"]["name"] == "slow" => slow_left = true,
+                other => panic!("unexpected {other}"),
+            }
+        }
+        (seqs, slow_left)
+    };
+    let ((), (seqs, slow_left)) = tokio::join!(sender, receiver);
+
+    assert_eq!(
+        seqs,
+        (1..=COUNT).collect::<Vec<_>>(),
+        "the fast reader got every message in order"
+    );
+    assert!(slow_left, "the room was told the slow member left");
+    // Once it reads again, the slow client drains what was buffered and then finds the close.
+    let close = tokio::time::timeout(PATIENCE, async {
+        while let Some(frame) = slow.next().await {
+            if let Ok(tokio_tungstenite::tungstenite::Message::Close(Some(close))) = frame {
+                return u16::from(close.code);
+            }
+        }
+        0
+    })
+    .await
+    .expect("the slow client sees its close in time");
+    assert_eq!(close, 4008);
+}
+
+/// An empty room is forgotten after the idle timeout; one with a member is kept.
+#[actix_web::test]
+async fn an_idle_room_closes_but_an_occupied_one_stays() {
+    let app = spawn_app_with(&["--room-idle-timeout", "200ms"]).await;
+    let empty = app.create_room().await;
+    let occupied = app.create_room().await;
+    let ann = app.join(&occupied, "ann").await;
+
+    tokio::time::sleep(Duration::from_millis(600)).await;
+
+    assert_eq!(app.get(&format!("/api/rooms/{empty}")).await.status(), 404);
+    assert_eq!(
+        app.get(&format!("/api/rooms/{occupied}")).await.status(),
+        200
+    );
+    drop(ann);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        app.get(&format!("/api/rooms/{occupied}")).await.status(),
+        404
+    );
+}

@@ -1,0 +1,10 @@
+//! Integration tests: a real server on a random port, driven by real WebSocket and HTTP clients.
+
+mod bad_input;
+mod chat;
+mod helpers;
+mod join;
+mod limits;
+mod origin;
+mod resume;
+mod rooms_api;
