@@ -1,0 +1,171 @@
+//! One simulated client: it joins, optionally sends on a fixed period, and times every message it receives.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::stream::SplitSink;
+use futures_util::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Where the run is; every client watches it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Connecting,
+    Sending,
+    /// Senders have stopped; readers still take messages in flight.
+    Draining,
+    Done,
+}
+
+/// What one client does.
+pub struct ClientPlan {
+    pub url: String,
+    pub sends: bool,
+    pub period: Duration,
+    pub text_bytes: usize,
+}
+
+/// Totals shared by every client.
+#[derive(Default)]
+pub struct Counters {
+    pub connect_failures: AtomicU64,
+    pub sent: AtomicU64,
+    pub delivered: AtomicU64,
+    pub disconnects: AtomicU64,
+    pub errors: Mutex<BTreeMap<String, u64>>,
+}
+
+pub struct Client {
+    reader: JoinHandle<Option<Histogram<u64>>>,
+    sender: Option<JoinHandle<SplitSink<Socket, Message>>>,
+}
+
+/// Latencies are recorded in microseconds up to one minute, to three significant figures.
+const MAX_LATENCY_MICROS: u64 = 60_000_000;
+
+impl Client {
+    /// Connects, waits for the welcome, and starts the client's reader (and sender, if it sends).
+    pub async fn connect(
+        plan: ClientPlan,
+        counters: Arc<Counters>,
+        epoch: Instant,
+        phase: watch::Receiver<Phase>,
+    ) -> anyhow::Result<Self> {
+        let connected = tokio_tungstenite::connect_async(plan.url.as_str()).await;
+        let (socket, _) = connected.inspect_err(|_| {
+            counters.connect_failures.fetch_add(1, Ordering::Relaxed);
+        })?;
+        let (mut sink, mut stream) = socket.split();
+        match stream.next().await {
+            Some(Ok(Message::Text(text))) if text.contains(r#""type":"welcome""#) => {}
+            other => {
+                counters.connect_failures.fetch_add(1, Ordering::Relaxed);
+                anyhow::bail!("expected a welcome, got {other:?}");
+            }
+        }
+
+        let reader_counters = Arc::clone(&counters);
+        let mut reader_phase = phase.clone();
+        let reader = tokio::spawn(async move {
+            let mut latencies: Option<Histogram<u64>> = None;
+            let done = reader_phase.wait_for(|phase| *phase == Phase::Done);
+            tokio::pin!(done);
+            loop {
+                tokio::select! {
+                    // Reading also answers the server's pings, so idle clients stay connected.
+                    frame = stream.next() => match frame {
+                        Some(Ok(Message::Text(text))) => record(&text, epoch, &reader_counters, &mut latencies),
+                        Some(Ok(_)) => {}
+                        Some(Err(_)) | None => {
+                            reader_counters.disconnects.fetch_add(1, Ordering::Relaxed);
+                            break;
+                        }
+                    },
+                    _ = &mut done => break,
+                }
+            }
+            latencies
+        });
+
+        let sender = plan.sends.then(|| {
+            let mut phase = phase;
+            let padding = "x".repeat(plan.text_bytes);
+            tokio::spawn(async move {
+                if phase
+                    .wait_for(|phase| *phase != Phase::Connecting)
+                    .await
+                    .is_err()
+                {
+                    return sink;
+                }
+                let mut ticks = tokio::time::interval(plan.period);
+                // Catch up after a stall, so the total sent matches the rate asked for.
+                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+                while *phase.borrow() == Phase::Sending {
+                    ticks.tick().await;
+                    let sent_at = epoch.elapsed().as_micros();
+                    let frame = format!(r#"{{"type":"message","text":"{sent_at} {padding}"}}"#);
+                    if sink.send(Message::text(frame)).await.is_err() {
+                        break;
+                    }
+                    counters.sent.fetch_add(1, Ordering::Relaxed);
+                }
+                // The socket stays open: closing it now would lose the echo of the last message.
+                sink
+            })
+        });
+        Ok(Self { reader, sender })
+    }
+
+    /// Waits for the client to stop (the phase must be `Done`) and returns its latency histogram,
+    /// if it received any message.
+    pub async fn finish(self) -> Option<Histogram<u64>> {
+        let sink = match self.sender {
+            Some(sender) => sender.await.ok(),
+            None => None,
+        };
+        let latencies = self.reader.await.ok().flatten();
+        drop(sink);
+        latencies
+    }
+}
+
+/// Counts a received frame; for a message, its latency comes from the send time in its text.
+fn record(text: &str, epoch: Instant, counters: &Counters, latencies: &mut Option<Histogram<u64>>) {
+    let Ok(frame) = serde_json::from_str::<serde_json::Value>(text) else {
+        return;
+    };
+    match frame["type"].as_str() {
+        Some("message") => {
+            counters.delivered.fetch_add(1, Ordering::Relaxed);
+            let sent_at = frame["text"]
+                .as_str()
+                .and_then(|t| t.split(' ').next()?.parse::<u64>().ok());
+            if let Some(sent_at) = sent_at {
+                let now = epoch.elapsed().as_micros() as u64;
+                let histogram = latencies.get_or_insert_with(|| {
+                    Histogram::new_with_max(MAX_LATENCY_MICROS, 3).expect("valid histogram bounds")
+                });
+                histogram.saturating_record(now.saturating_sub(sent_at));
+            }
+        }
+        Some("error") => {
+            let code = frame["code"].as_str().unwrap_or("unknown").to_owned();
+            let mut errors = counters
+                .errors
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            *errors.entry(code).or_default() += 1;
+        }
+        _ => {}
+    }
+}

@@ -1,0 +1,162 @@
+//! The bench's findings, as a readable table and optionally one JSON line.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::client::Counters;
+
+pub struct Inputs<'a> {
+    pub clients: usize,
+    pub clients_open: usize,
+    pub rooms: usize,
+    pub senders: usize,
+    pub rate: u32,
+    pub connect_seconds: f64,
+    pub send_seconds: f64,
+    pub counters: &'a Counters,
+    pub histograms: Vec<Option<Histogram<u64>>>,
+    pub server_cpu_seconds: Option<f64>,
+    pub server_memory: Option<u64>,
+    pub memory_before: Option<u64>,
+    pub memory_connected: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    clients: usize,
+    clients_connected: usize,
+    connect_failures: u64,
+    connects_per_second: f64,
+    rooms: usize,
+    senders: usize,
+    rate: u32,
+    seconds: f64,
+    sent: u64,
+    expected_deliveries: u64,
+    delivered: u64,
+    delivered_percent: f64,
+    delivered_per_second: f64,
+    latency_p50_ms: Option<f64>,
+    latency_p99_ms: Option<f64>,
+    latency_max_ms: Option<f64>,
+    errors: BTreeMap<String, u64>,
+    disconnects: u64,
+    server_cpu_seconds: Option<f64>,
+    server_cpu_seconds_per_million: Option<f64>,
+    server_peak_rss_mib: Option<f64>,
+    server_bytes_per_connection: Option<f64>,
+}
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+impl Report {
+    pub fn new(inputs: Inputs<'_>) -> Self {
+        let counters = inputs.counters;
+        let sent = counters.sent.load(Ordering::Relaxed);
+        let delivered = counters.delivered.load(Ordering::Relaxed);
+        // Every member of the sender's room receives each message, the sender included.
+        let room_size = (inputs.clients / inputs.rooms) as u64;
+        let expected = sent * room_size;
+        let mut latencies: Option<Histogram<u64>> = None;
+        for histogram in inputs.histograms.into_iter().flatten() {
+            match latencies.as_mut() {
+                Some(all) => all.add(&histogram).expect("histograms share bounds"),
+                None => latencies = Some(histogram),
+            }
+        }
+        let millis = |micros: u64| micros as f64 / 1_000.0;
+        let errors = counters
+            .errors
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        Self {
+            clients: inputs.clients,
+            clients_connected: inputs.clients_open,
+            connect_failures: counters.connect_failures.load(Ordering::Relaxed),
+            connects_per_second: inputs.clients_open as f64 / inputs.connect_seconds,
+            rooms: inputs.rooms,
+            senders: inputs.senders,
+            rate: inputs.rate,
+            seconds: inputs.send_seconds,
+            sent,
+            expected_deliveries: expected,
+            delivered,
+            delivered_percent: if expected == 0 {
+                0.0
+            } else {
+                100.0 * delivered as f64 / expected as f64
+            },
+            delivered_per_second: delivered as f64 / inputs.send_seconds,
+            latency_p50_ms: latencies
+                .as_ref()
+                .map(|h| millis(h.value_at_quantile(0.50))),
+            latency_p99_ms: latencies
+                .as_ref()
+                .map(|h| millis(h.value_at_quantile(0.99))),
+            latency_max_ms: latencies.as_ref().map(|h| millis(h.max())),
+            errors,
+            disconnects: counters.disconnects.load(Ordering::Relaxed),
+            server_cpu_seconds: inputs.server_cpu_seconds,
+            server_cpu_seconds_per_million: inputs
+                .server_cpu_seconds
+                .filter(|_| delivered > 0)
+                .map(|cpu| cpu * 1e6 / delivered as f64),
+            server_peak_rss_mib: inputs.server_memory.map(|bytes| bytes as f64 / MIB),
+            server_bytes_per_connection: inputs.memory_before.zip(inputs.memory_connected).map(
+                |(before, after)| after.saturating_sub(before) as f64 / inputs.clients_open as f64,
+            ),
+        }
+    }
+
+    pub fn print(&self, json: bool) {
+        let or_dash = |value: Option<f64>, unit: &str| {
+            value.map_or("-".to_owned(), |v| format!("{v:.2}{unit}"))
+        };
+        println!(
+            "clients            {} connected of {} ({} failed), {:.0} connects/s",
+            self.clients_connected, self.clients, self.connect_failures, self.connects_per_second
+        );
+        println!(
+            "rooms / senders    {} rooms, {} senders, {} msgs/s asked",
+            self.rooms, self.senders, self.rate
+        );
+        println!("sent               {} in {:.1} s", self.sent, self.seconds);
+        println!(
+            "delivered          {} of {} expected ({:.2}%), {:.0}/s",
+            self.delivered,
+            self.expected_deliveries,
+            self.delivered_percent,
+            self.delivered_per_second
+        );
+        println!(
+            "latency            p50 {}  p99 {}  max {}",
+            or_dash(self.latency_p50_ms, " ms"),
+            or_dash(self.latency_p99_ms, " ms"),
+            or_dash(self.latency_max_ms, " ms")
+        );
+        println!(
+            "errors             {:?}, {} disconnects",
+            self.errors, self.disconnects
+        );
+        println!(
+            "server CPU         {} ({} per million deliveries)",
+            or_dash(self.server_cpu_seconds, " s"),
+            or_dash(self.server_cpu_seconds_per_million, " s")
+        );
+        println!(
+            "server memory      peak {}, {} per connection",
+            or_dash(self.server_peak_rss_mib, " MiB"),
+            or_dash(self.server_bytes_per_connection, " B")
+        );
+        if json {
+            println!(
+                "{}",
+                serde_json::to_string(self).expect("a report serializes")
+            );
+        }
+    }
+}

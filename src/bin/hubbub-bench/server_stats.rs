@@ -1,0 +1,41 @@
+//! The server's CPU time and memory, read from /proc for a given process id.
+
+use anyhow::Context;
+use procfs::process::Process;
+
+pub struct ServerStats {
+    process: Process,
+}
+
+impl ServerStats {
+    pub fn new(pid: u32) -> anyhow::Result<Self> {
+        let pid = i32::try_from(pid).context("process id out of range")?;
+        let process = Process::new(pid).with_context(|| format!("no process {pid}"))?;
+        Ok(Self { process })
+    }
+
+    /// User plus system CPU seconds the process has used so far.
+    pub fn cpu_seconds(&self) -> anyhow::Result<f64> {
+        let stat = self
+            .process
+            .stat()
+            .context("cannot read the server's /proc stat")?;
+        Ok((stat.utime + stat.stime) as f64 / procfs::ticks_per_second() as f64)
+    }
+
+    /// Resident memory now.
+    pub fn rss_bytes(&self) -> anyhow::Result<u64> {
+        Ok(self.status()?.vmrss.context("no VmRSS")? * 1024)
+    }
+
+    /// The most resident memory the process has had.
+    pub fn peak_rss_bytes(&self) -> anyhow::Result<u64> {
+        Ok(self.status()?.vmhwm.context("no VmHWM")? * 1024)
+    }
+
+    fn status(&self) -> anyhow::Result<procfs::process::Status> {
+        self.process
+            .status()
+            .context("cannot read the server's /proc status")
+    }
+}
