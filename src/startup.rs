@@ -23,6 +23,19 @@ const FLOOD_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 /// How long a stopping server waits for open connections before closing them.
 const SHUTDOWN_GRACE: u64 = 5;
 
+/// Lets the kernel abort a connection whose peer has accepted no data for `timeout`.
+///
+/// A client that stops reading freezes its session actor (actix stops polling a response body
+/// whose socket is not writable), so no timer of ours can close it. With TCP_USER_TIMEOUT the kernel
+/// gives up on a peer that keeps its receive window shut for that long, and the socket is freed.
+fn limit_unacknowledged_time(connection: &dyn std::any::Any, timeout: Duration) {
+    if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
+        if let Err(err) = socket2::SockRef::from(tcp).set_tcp_user_timeout(Some(timeout)) {
+            tracing::warn!(%err, "cannot set TCP_USER_TIMEOUT; stalled clients are dropped only when they read again");
+        }
+    }
+}
+
 pub struct Application {
     server: Server,
     port: u16,
@@ -46,6 +59,7 @@ impl Application {
         let flood = Arc::new(RateLimiter::keyed(config.session_settings().flood));
         let api_flood = web::Data::from(Arc::clone(&flood));
 
+        let client_timeout = config.client_timeout;
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(registry.clone())
@@ -54,6 +68,7 @@ impl Application {
                 .app_data(api_flood.clone())
                 .configure(routes::configure)
         })
+        .on_connect(move |connection, _| limit_unacknowledged_time(connection, client_timeout))
         .disable_signals()
         .shutdown_timeout(SHUTDOWN_GRACE);
         if let Some(workers) = config.workers {

@@ -5,7 +5,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use serde_json::json;
 
-use crate::helpers::{expect_close, next_json, spawn_app_with, PATIENCE};
+use crate::helpers::{expect_close, next_json, spawn_app_with, Client, Socket, TestApp, PATIENCE};
 
 /// Past the burst, messages are refused with `rate_limited` and never broadcast.
 #[actix_web::test]
@@ -83,55 +83,40 @@ async fn a_silent_client_is_dropped_after_the_timeout() {
 /// A member who stops reading is cut off once its backlog is full; the room keeps flowing.
 #[actix_web::test]
 async fn a_slow_consumer_is_disconnected_and_the_room_keeps_receiving() {
-    // A backlog well above what scheduling noise on a busy test machine can build up for a reader that reads.
-    let app = spawn_app_with(&[
-        "--max-backlog",
-        "64",
-        "--rate-limit",
-        "100000",
-        "--rate-burst",
-        "100000",
-    ])
-    .await;
-    let code = app.create_room().await;
-    let mut fast = app.join(&code, "fast").await;
-    let mut slow = app.open(&format!("/ws/{code}?name=slow")).await;
-    fast.expect("joined").await;
+    // A backlog well above what scheduling noise on a busy test machine builds up for a reader that reads.
+    let (app, code, mut reader, mut stopped) =
+        room_with_a_reader_that_stops(&["--max-backlog", "64"]).await;
 
-    // Enough bytes to fill the kernel's socket buffers towards the reader that never reads.
+    // Enough bytes to fill the kernel's socket buffers towards the connection that never reads.
     const COUNT: u64 = 3_000;
-    let body = json!({ "name": "bot", "text": "x".repeat(4_000) });
     let sender = async {
         for _ in 0..COUNT {
-            let response = app
-                .post_json(&format!("/api/rooms/{code}/messages"), &body)
-                .await;
-            assert_eq!(response.status(), 201);
+            assert_eq!(post_large(&app, &code).await, 201);
         }
     };
     let receiver = async {
-        let (mut seqs, mut slow_left) = (Vec::new(), false);
+        let (mut seqs, mut stopped_left) = (Vec::new(), false);
         while seqs.len() < COUNT as usize {
-            let frame = fast.next().await;
+            let frame = reader.next().await;
             match frame["type"].as_str().unwrap() {
                 "message" => seqs.push(frame["seq"].as_u64().unwrap()),
-                "left" if frame["user"]["name"] == "slow" => slow_left = true,
+                "left" if frame["user"]["name"] == "stopped" => stopped_left = true,
                 other => panic!("unexpected {other}"),
             }
         }
-        (seqs, slow_left)
+        (seqs, stopped_left)
     };
-    let ((), (seqs, slow_left)) = tokio::join!(sender, receiver);
+    let ((), (seqs, stopped_left)) = tokio::join!(sender, receiver);
 
     assert_eq!(
         seqs,
         (1..=COUNT).collect::<Vec<_>>(),
-        "the fast reader got every message in order"
+        "the reader got every message in order"
     );
-    assert!(slow_left, "the room was told the slow member left");
+    assert!(stopped_left, "the room was told the slow member left");
     // Once it reads again, the slow client drains what was buffered and then finds the close.
     let close = tokio::time::timeout(PATIENCE, async {
-        while let Some(frame) = slow.next().await {
+        while let Some(frame) = stopped.next().await {
             if let Ok(tokio_tungstenite::tungstenite::Message::Close(Some(close))) = frame {
                 return u16::from(close.code);
             }
@@ -164,4 +149,74 @@ async fn an_idle_room_closes_but_an_occupied_one_stays() {
         app.get(&format!("/api/rooms/{occupied}")).await.status(),
         404
     );
+}
+
+/// A client that never reads again is not kept forever. Once its backlog is full its session is
+/// frozen (actix stops polling it) and no timer of ours runs; the kernel must abort the connection
+/// after the client timeout without acknowledged data.
+#[actix_web::test]
+async fn a_stalled_reader_is_cut_off_at_the_tcp_level() {
+    let flags = ["--heartbeat-interval", "1s", "--client-timeout", "3s"];
+    let (app, code, mut reader, mut stalled) = room_with_a_reader_that_stops(&flags).await;
+    let posted = async {
+        for _ in 0..10_000 {
+            post_large(&app, &code).await;
+        }
+    };
+    let evicted = async {
+        loop {
+            let frame = reader.next().await;
+            if frame["type"] == "left" {
+                return frame;
+            }
+        }
+    };
+    // Flood until the room evicts the stalled reader: from then on its session is frozen.
+    let left = tokio::select! {
+        left = evicted => left,
+        () = posted => panic!("the stalled reader was never evicted"),
+    };
+    assert_eq!(left["user"]["name"], "stopped");
+
+    tokio::time::sleep(Duration::from_secs(5)).await;
+
+    let ending = tokio::time::timeout(PATIENCE, async {
+        loop {
+            match stalled.next().await {
+                Some(Ok(tokio_tungstenite::tungstenite::Message::Close(close))) => {
+                    return format!("close {close:?}")
+                }
+                Some(Ok(_)) => {}
+                Some(Err(err)) => return format!("error {err}"),
+                None => return "end".to_owned(),
+            }
+        }
+    })
+    .await
+    .expect("the connection ends in time");
+    assert!(
+        ending.contains("reset"),
+        "expected the kernel's reset, got {ending}"
+    );
+}
+
+/// A room with a member who reads and a connection, `stopped`, that never reads, on a server without
+/// a flood limit so the test can fill socket buffers quickly.
+async fn room_with_a_reader_that_stops(flags: &[&str]) -> (TestApp, String, Client, Socket) {
+    let unlimited = ["--rate-limit", "100000", "--rate-burst", "100000"];
+    let app = spawn_app_with(&[flags, &unlimited].concat()).await;
+    let code = app.create_room().await;
+    let mut reader = app.join(&code, "reader").await;
+    let stopped = app.open(&format!("/ws/{code}?name=stopped")).await;
+    reader.expect("joined").await;
+    (app, code, reader, stopped)
+}
+
+/// Posts a 4,000-character message over the API and returns the status.
+async fn post_large(app: &TestApp, code: &str) -> u16 {
+    let body = json!({ "name": "bot", "text": "x".repeat(4_000) });
+    let response = app
+        .post_json(&format!("/api/rooms/{code}/messages"), &body)
+        .await;
+    response.status().as_u16()
 }
