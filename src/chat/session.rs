@@ -69,6 +69,7 @@ pub fn start(
         last_typing: None,
         fragments: None,
         closing: None,
+        rate_limited: 0,
     };
     upgrade(session, req, payload)
 }
@@ -111,6 +112,9 @@ pub struct Session {
     fragments: Option<BytesMut>,
     /// Why the server closed the connection, for the closing log line.
     closing: Option<Close>,
+    /// Messages refused by the flood limit; counted for the closing log line rather than logged
+    /// one by one, so a flood cannot flood the log too.
+    rate_limited: u64,
 }
 
 type WsContext = ws::WebsocketContext<Session>;
@@ -132,6 +136,11 @@ impl Session {
 
     fn on_text(&mut self, text: &str, ctx: &mut WsContext) {
         if let Err(invalid) = ClientFrame::parse(text).and_then(|frame| self.forward(frame)) {
+            if invalid.code == "rate_limited" {
+                self.rate_limited += 1;
+            } else {
+                tracing::info!(room = %self.room, conn = %self.conn, code = invalid.code, "refused a frame");
+            }
             ctx.text(ServerFrame::error(&invalid));
         }
     }
@@ -286,6 +295,7 @@ impl Actor for Session {
             conn = %self.conn,
             close_code = code,
             reason,
+            rate_limited = self.rate_limited,
             seconds = self.opened.elapsed().as_secs(),
             "connection closed"
         );
