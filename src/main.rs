@@ -9,9 +9,9 @@ use hubbub::telemetry;
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     telemetry::init(&config.log_level)?;
-    let (host, workers) = (config.host, config.workers);
+    let host = config.host;
     let app = Application::build(config)?;
-    tracing::info!(%host, port = app.port(), ?workers, "hubbub is listening");
+    tracing::info!(%host, port = app.port(), "hubbub is listening");
     app.run_until_stopped(shutdown_signal()).await?;
     Ok(())
 }
