@@ -301,7 +301,7 @@ impl Handler<Rename> for Lobby {
             );
             return member
                 .session
-                .do_send(RoomEvent(ServerFrame::error(&invalid)));
+                .do_send(RoomEvent(ServerFrame::error(&invalid, None)));
         }
         if member.user.name == rename.name {
             return;

@@ -44,6 +44,14 @@ impl ClientFrame {
     pub fn parse(text: &str) -> Result<Self, Invalid> {
         serde_json::from_str(text).map_err(|err| explain(text, err))
     }
+
+    /// The `ref` of a message frame, echoed on whatever answers it.
+    pub fn reference(&self) -> Option<&str> {
+        match self {
+            ClientFrame::Message { reference, .. } => reference.as_deref(),
+            _ => None,
+        }
+    }
 }
 
 /// Tells a frame of an unknown type apart from a malformed one; runs only on the error path.
@@ -97,6 +105,9 @@ pub enum ServerFrame<'a> {
     Error {
         code: &'a str,
         message: &'a str,
+        /// The refused message's `ref`, so the sender knows which pending message failed.
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<&'a str>,
     },
 }
 
@@ -108,10 +119,11 @@ impl ServerFrame<'_> {
             .into()
     }
 
-    pub fn error(invalid: &Invalid) -> ByteString {
+    pub fn error(invalid: &Invalid, reference: Option<&str>) -> ByteString {
         ServerFrame::Error {
             code: invalid.code,
             message: &invalid.message,
+            reference,
         }
         .encode()
     }

@@ -135,14 +135,23 @@ impl Session {
     }
 
     fn on_text(&mut self, text: &str, ctx: &mut WsContext) {
-        if let Err(invalid) = ClientFrame::parse(text).and_then(|frame| self.forward(frame)) {
-            if invalid.code == "rate_limited" {
-                self.rate_limited += 1;
-            } else {
-                tracing::info!(room = %self.room, conn = %self.conn, code = invalid.code, "refused a frame");
-            }
-            ctx.text(ServerFrame::error(&invalid));
+        let frame = match ClientFrame::parse(text) {
+            Ok(frame) => frame,
+            Err(invalid) => return self.refuse(&invalid, None, ctx),
+        };
+        let reference = frame.reference().map(str::to_owned);
+        if let Err(invalid) = self.forward(frame) {
+            self.refuse(&invalid, reference.as_deref(), ctx);
         }
+    }
+
+    fn refuse(&mut self, invalid: &Invalid, reference: Option<&str>, ctx: &mut WsContext) {
+        if invalid.code == "rate_limited" {
+            self.rate_limited += 1;
+        } else {
+            tracing::info!(room = %self.room, conn = %self.conn, code = invalid.code, "refused a frame");
+        }
+        ctx.text(ServerFrame::error(invalid, reference));
     }
 
     /// Validates a frame's contents and hands it to the lobby, or says why not.

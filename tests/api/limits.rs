@@ -42,19 +42,22 @@ async fn a_flood_is_rate_limited_and_not_broadcast() {
     );
 }
 
-/// The error frame for a limited message says what happened.
+/// The error frame for a limited message says what happened, and to which message.
 #[actix_web::test]
 async fn the_rate_limit_error_is_explicit() {
     let app = spawn_app_with(&["--rate-limit", "1", "--rate-burst", "1"]).await;
     let code = app.create_room().await;
     let mut ann = app.join(&code, "ann").await;
 
-    ann.say("one").await;
-    ann.say("two").await;
+    ann.send(json!({ "type": "message", "text": "one", "ref": "r1" }))
+        .await;
+    ann.send(json!({ "type": "message", "text": "two", "ref": "r2" }))
+        .await;
     ann.expect("message").await;
     let error = ann.expect("error").await;
 
     assert_eq!(error["code"], "rate_limited");
+    assert_eq!(error["ref"], "r2", "the error names the refused message");
     assert!(error["message"].as_str().unwrap().contains("not delivered"));
 }
 
