@@ -25,7 +25,8 @@ pub fn templates() -> anyhow::Result<Tera> {
             .with_context(|| format!("template {name} is not UTF-8"))?;
         sources.push((name.into_owned(), source));
     }
-    tera.add_raw_templates(sources).context("a template does not parse")?;
+    tera.add_raw_templates(sources)
+        .context("a template does not parse")?;
     Ok(tera)
 }
 

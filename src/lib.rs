@@ -1,3 +1,4 @@
+pub mod assets;
 pub mod chat;
 pub mod config;
 pub mod domain;

@@ -10,6 +10,7 @@ use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use governor::{DefaultKeyedRateLimiter, RateLimiter};
 
+use crate::assets;
 use crate::chat::registry::Registry;
 use crate::config::Config;
 use crate::routes;
@@ -53,6 +54,7 @@ impl Application {
             .context("failed to read the bound address")?
             .port();
 
+        let templates = web::Data::new(assets::templates()?);
         let registry = web::Data::new(Registry::new(config.room_settings()));
         let sessions = web::Data::new(config.session_settings());
         let origins = web::Data::new(config.allowed_origins());
@@ -62,6 +64,9 @@ impl Application {
         let client_timeout = config.client_timeout;
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(routes::error_pages())
+                .wrap(routes::security_headers())
+                .app_data(templates.clone())
                 .app_data(registry.clone())
                 .app_data(sessions.clone())
                 .app_data(origins.clone())

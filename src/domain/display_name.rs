@@ -7,7 +7,7 @@ use unicode_normalization::UnicodeNormalization;
 
 use super::Invalid;
 
-const MAX_CHARS: usize = 32;
+pub const MAX_NAME_CHARS: usize = 32;
 
 /// A trimmed, NFC-normalized name of 1–32 characters with nothing invisible or direction-changing in it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -31,10 +31,10 @@ impl DisplayName {
         if len == 0 {
             return Err(Invalid::new("invalid_name", "a name cannot be empty"));
         }
-        if len > MAX_CHARS {
+        if len > MAX_NAME_CHARS {
             return Err(Invalid::new(
                 "invalid_name",
-                format!("a name has at most {MAX_CHARS} characters, this one has {len}"),
+                format!("a name has at most {MAX_NAME_CHARS} characters, this one has {len}"),
             ));
         }
         if let Some(bad) = name.chars().find(|&c| is_forbidden(c)) {

@@ -9,7 +9,7 @@ mod room_code;
 mod timestamp;
 
 pub use chat_message::{ChatMessage, User, UserId};
-pub use display_name::{DisplayName, NameKey};
+pub use display_name::{DisplayName, NameKey, MAX_NAME_CHARS};
 pub use message_text::{MessageRef, MessageText, MAX_MESSAGE_CHARS};
 pub use room_code::RoomCode;
 pub use timestamp::Timestamp;

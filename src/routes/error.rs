@@ -59,11 +59,3 @@ impl ResponseError for ApiError {
             .json(json!({ "error": { "code": self.code(), "message": self.to_string() } }))
     }
 }
-
-impl actix_web::Responder for ApiError {
-    type Body = actix_web::body::BoxBody;
-
-    fn respond_to(self, _req: &actix_web::HttpRequest) -> HttpResponse {
-        self.error_response()
-    }
-}

@@ -2,9 +2,12 @@
 
 mod error;
 mod health;
+mod pages;
 mod rooms;
+mod static_files;
 mod ws;
 
+use actix_web::middleware::{DefaultHeaders, ErrorHandlers};
 use actix_web::web;
 
 pub use error::ApiError;
@@ -29,6 +32,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::PathConfig::default()
             .error_handler(|err, _| ApiError::BadRequest(format!("invalid path: {err}")).into()),
     )
+    .route("/", web::get().to(pages::home))
+    .route("/r/{code}", web::get().to(pages::room))
+    .route("/static/{path:.*}", web::get().to(static_files::serve))
     .route("/healthz", web::get().to(health::healthz))
     .route("/ws/{code}", web::get().to(ws::connect))
     .service(
@@ -38,5 +44,27 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/{code}/messages", web::get().to(rooms::messages))
             .route("/{code}/messages", web::post().to(rooms::post_message)),
     )
-    .default_service(web::to(|| async { ApiError::NotFound }));
+    .default_service(web::to(pages::not_found));
+}
+
+/// Renders error.html for every error outside the JSON API and the WebSocket endpoint.
+pub fn error_pages<B: 'static>() -> ErrorHandlers<B> {
+    ErrorHandlers::new().default_handler(pages::error_page)
+}
+
+/// Headers on every response. The policy allows scripts, styles and connections (WebSocket
+/// included) only from the page's own origin: no inline script, so injected markup cannot run.
+pub fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add((
+            "Content-Security-Policy",
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        ))
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("X-Frame-Options", "DENY"))
+        // Room codes are in page URLs: do not hand them to other sites.
+        .add(("Referrer-Policy", "no-referrer"))
+        .add(("Cross-Origin-Opener-Policy", "same-origin"))
+        .add(("Permissions-Policy", "camera=(), microphone=(), geolocation=()"))
 }

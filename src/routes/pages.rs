@@ -1,0 +1,219 @@
+//! Server-rendered pages: the home page, a room, and the HTML error pages.
+
+use actix_web::dev::ServiceResponse;
+use actix_web::http::header::ContentType;
+use actix_web::http::StatusCode;
+use actix_web::middleware::ErrorHandlerResponse;
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use anyhow::Context;
+use serde::Serialize;
+use tera::Tera;
+
+use crate::chat::registry::Registry;
+use crate::domain::{RoomCode, MAX_MESSAGE_CHARS, MAX_NAME_CHARS};
+
+/// The limits the pages tell people about before the server has to.
+#[derive(Serialize)]
+struct Limits {
+    max_name: usize,
+    max_message: usize,
+}
+
+const LIMITS: Limits = Limits {
+    max_name: MAX_NAME_CHARS,
+    max_message: MAX_MESSAGE_CHARS,
+};
+
+#[derive(Serialize)]
+struct HomePage {
+    limits: Limits,
+}
+
+#[derive(Serialize)]
+struct RoomPage<'a> {
+    code: &'a RoomCode,
+    limits: Limits,
+}
+
+#[derive(Serialize)]
+struct ErrorPage<'a> {
+    status: u16,
+    title: &'a str,
+    message: &'a str,
+}
+
+/// What can go wrong rendering a page; the error-page handler turns each into error.html.
+#[derive(Debug, thiserror::Error)]
+pub enum PageError {
+    #[error("There is no room with the code {0}. It may have closed after everyone left.")]
+    NoSuchRoom(String),
+    #[error("There is nothing at this address.")]
+    NotFound,
+    #[error("Something went wrong on our side. Please try again.")]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl ResponseError for PageError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::NoSuchRoom(_) | Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+pub async fn home(tera: web::Data<Tera>) -> Result<HttpResponse, PageError> {
+    render(&tera, "home.html", &HomePage { limits: LIMITS })
+}
+
+#[tracing::instrument(name = "room_page", skip_all, fields(room = %code))]
+pub async fn room(
+    code: web::Path<String>,
+    tera: web::Data<Tera>,
+    registry: web::Data<Registry>,
+) -> Result<HttpResponse, PageError> {
+    let room = RoomCode::parse(&code)
+        .ok()
+        .filter(|room| registry.find(room).is_some())
+        .ok_or_else(|| PageError::NoSuchRoom(code.to_uppercase()))?;
+    render(
+        &tera,
+        "room.html",
+        &RoomPage {
+            code: &room,
+            limits: LIMITS,
+        },
+    )
+}
+
+fn render(tera: &Tera, template: &str, page: &impl Serialize) -> Result<HttpResponse, PageError> {
+    let context =
+        tera::Context::from_serialize(page).context("a page context does not serialize")?;
+    let html = tera
+        .render(template, &context)
+        .with_context(|| format!("failed to render {template}"))?;
+    Ok(HttpResponse::Ok()
+        .content_type(ContentType::html())
+        .body(html))
+}
+
+/// Gives every error response outside the JSON API and the WebSocket endpoint an HTML page, so
+/// nobody meets a bare status line or a framework's default text.
+pub fn error_page<B>(response: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let path = response.request().path();
+    if path.starts_with("/api/") || path.starts_with("/ws/") {
+        return Ok(ErrorHandlerResponse::Response(
+            response.map_into_left_body(),
+        ));
+    }
+    let status = response.status();
+    let page_error = response
+        .response()
+        .error()
+        .and_then(|err| err.as_error::<PageError>());
+    if let Some(PageError::Unexpected(err)) = page_error {
+        tracing::error!(error = ?err, "page failed");
+    }
+    let message = page_error.map(ToString::to_string);
+    let (request, _) = response.into_parts();
+    let html = render_error(&request, status, message.as_deref());
+    let page = HttpResponse::build(status)
+        .content_type(ContentType::html())
+        .body(html);
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(request, page).map_into_right_body(),
+    ))
+}
+
+fn render_error(request: &HttpRequest, status: StatusCode, message: Option<&str>) -> String {
+    let title = status.canonical_reason().unwrap_or("Error");
+    let page = ErrorPage {
+        status: status.as_u16(),
+        title,
+        message: message.unwrap_or(if status.is_server_error() {
+            "Something went wrong on our side. Please try again."
+        } else {
+            "That request could not be handled."
+        }),
+    };
+    let rendered = request.app_data::<web::Data<Tera>>().and_then(|tera| {
+        let context = tera::Context::from_serialize(&page).ok()?;
+        tera.render("error.html", &context).ok()
+    });
+    // If even the error template fails, a plain line still beats a blank page.
+    rendered.unwrap_or_else(|| format!("{} {title}", status.as_u16()))
+}
+
+/// Anything no route matched: JSON under /api/, a page everywhere else.
+pub async fn not_found(request: HttpRequest) -> Result<HttpResponse, actix_web::Error> {
+    if request.path().starts_with("/api/") {
+        Err(super::ApiError::NotFound.into())
+    } else {
+        Err(PageError::NotFound.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every template renders with its typed context, so a typo fails `cargo test`, not a visitor.
+    #[test]
+    fn every_template_renders() {
+        let tera = crate::assets::templates().unwrap();
+        let code = RoomCode::parse("K7MXQ2").unwrap();
+        let pages: [(&str, tera::Context); 3] = [
+            (
+                "home.html",
+                tera::Context::from_serialize(HomePage { limits: LIMITS }).unwrap(),
+            ),
+            (
+                "room.html",
+                tera::Context::from_serialize(RoomPage {
+                    code: &code,
+                    limits: LIMITS,
+                })
+                .unwrap(),
+            ),
+            (
+                "error.html",
+                tera::Context::from_serialize(ErrorPage {
+                    status: 404,
+                    title: "Not Found",
+                    message: "gone",
+                })
+                .unwrap(),
+            ),
+        ];
+        let names: Vec<_> = tera
+            .get_template_names()
+            .filter(|name| *name != "base.html")
+            .collect();
+        assert_eq!(
+            names.len(),
+            pages.len(),
+            "a template without a render test: {names:?}"
+        );
+        for (name, context) in pages {
+            let html = tera
+                .render(name, &context)
+                .unwrap_or_else(|err| panic!("{name}: {err:?}"));
+            assert!(html.starts_with("<!doctype html>"), "{name}");
+        }
+    }
+
+    #[test]
+    fn user_text_in_templates_is_escaped() {
+        let tera = crate::assets::templates().unwrap();
+        let page = ErrorPage {
+            status: 404,
+            title: "Not Found",
+            message: "<img src=x onerror=alert(1)>",
+        };
+        let html = tera
+            .render("error.html", &tera::Context::from_serialize(page).unwrap())
+            .unwrap();
+        assert!(!html.contains("<img src=x"));
+        assert!(html.contains("&lt;img src=x"));
+    }
+}

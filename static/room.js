@@ -1,0 +1,492 @@
+// The room page: one live conversation over a WebSocket that survives drops without losing a message.
+//
+// Every piece of user text (names, messages) goes into the page with textContent, never as HTML.
+import { nameProblem, rememberName, rememberedName, showFieldError } from "./names.js";
+
+const CODE = document.body.dataset.room;
+const MAX_NAME = Number(document.body.dataset.maxName);
+const MAX_MESSAGE = Number(document.body.dataset.maxMessage);
+/** The remaining-characters counter appears this close to the limit. */
+const COUNTER_FROM = MAX_MESSAGE - 500;
+/** Consecutive messages from one person within this window share one header. */
+const GROUP_WINDOW_MS = 5 * 60 * 1000;
+/** How long "x is typing…" stays up without a new typing event (the server relays one per 2 s). */
+const TYPING_SHOWN_MS = 5000;
+const TYPING_SEND_EVERY_MS = 2000;
+/** Reconnect backoff: doubling from the base up to the cap, each delay jittered by ±50%. */
+const RETRY_BASE_MS = 500;
+const RETRY_MAX_MS = 15000;
+const JOIN_KEY = `hubbub.join.${CODE}`;
+const RESUME_KEY = `hubbub.resume.${CODE}`;
+
+const $ = (id) => document.getElementById(id);
+const el = {
+  log: $("log"), newMessages: $("new-messages"), typing: $("typing"), composer: $("composer"),
+  message: $("message"), send: $("send"), charCount: $("char-count"), members: $("members"),
+  memberCount: $("member-count"), myName: $("my-name"), connection: $("connection"),
+  copyInvite: $("copy-invite"), copyStatus: $("copy-status"), rename: $("rename"), leave: $("leave"),
+  dialog: $("name-dialog"), nameForm: $("name-form"), nameInput: $("name-input"), nameError: $("name-error"),
+  nameSubmit: $("name-submit"), nameTitle: $("name-dialog-title"),
+};
+
+const session = {
+  socket: null,
+  me: null,
+  name: sessionStorage.getItem(JOIN_KEY) ?? "",
+  resume: sessionStorage.getItem(RESUME_KEY),
+  /** The highest seq shown; a reconnect asks for everything after it. */
+  lastSeq: null,
+  attempts: 0,
+  leaving: false,
+  /** "join" or "rename": what the name dialog is for. */
+  naming: "join",
+  renaming: false,
+};
+const shown = new Set(); // ids of messages in the log, so a message never shows twice
+const pending = new Map(); // ref → { text, element, failed }
+const members = new Map(); // user id → user
+const typers = new Map(); // user id → { name, timer }
+const baseTitle = document.title;
+let unread = 0;
+let refCounter = 0;
+let lastTypingSent = 0;
+
+// ---- Connection ----
+
+function connect() {
+  const params = new URLSearchParams({ name: session.name });
+  if (session.resume) params.set("resume", session.resume);
+  if (session.lastSeq !== null) params.set("since", String(session.lastSeq));
+  // Built from location, so the page works unchanged behind ngrok or any TLS proxy.
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  const socket = new WebSocket(`${scheme}//${location.host}/ws/${encodeURIComponent(CODE)}?${params}`);
+  session.socket = socket;
+  socket.addEventListener("message", (event) => {
+    if (socket === session.socket) receive(JSON.parse(event.data));
+  });
+  socket.addEventListener("close", (event) => {
+    if (socket === session.socket) closed(event);
+  });
+}
+
+function closed(event) {
+  session.socket = null;
+  if (session.leaving) return;
+  for (const [ref, item] of pending) {
+    if (!item.failed) setStatus(ref, "Not sent yet: it will be sent when the connection is back.");
+  }
+  switch (event.code) {
+    case 4400:
+    case 4409:
+      // The server refused the name: a resumed identity is gone, so start afresh with a new one.
+      session.resume = null;
+      sessionStorage.removeItem(RESUME_KEY);
+      askForName("join", event.reason || "That name cannot be used in this room.");
+      return;
+    case 4404:
+      showBanner("This room no longer exists.", { linkHome: true });
+      return;
+    case 4000:
+      showBanner("This room is open in another tab or window.", { action: ["Use it here", reconnectNow] });
+      return;
+    default:
+      scheduleReconnect();
+  }
+}
+
+function scheduleReconnect() {
+  const delay = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** session.attempts) * (0.5 + Math.random());
+  session.attempts += 1;
+  showBanner("Reconnecting…");
+  setTimeout(connect, delay);
+}
+
+function reconnectNow() {
+  session.attempts = 0;
+  showBanner("Reconnecting…");
+  connect();
+}
+
+function send(frame) {
+  if (session.socket?.readyState !== WebSocket.OPEN) return false;
+  session.socket.send(JSON.stringify(frame));
+  return true;
+}
+
+// ---- Frames from the server ----
+
+function receive(frame) {
+  switch (frame.type) {
+    case "welcome": return welcome(frame);
+    case "message": return onMessage(frame);
+    case "joined":
+      members.set(frame.user.id, frame.user);
+      renderMembers();
+      return systemLine(`${frame.user.name} joined`);
+    case "left":
+      members.delete(frame.user.id);
+      stopTyping(frame.user.id);
+      renderMembers();
+      return systemLine(`${frame.user.name} left`);
+    case "renamed": return onRenamed(frame);
+    case "typing": return startTyping(frame.user);
+    case "error": return onError(frame);
+  }
+}
+
+function welcome(frame) {
+  session.me = frame.you;
+  session.name = frame.you.name;
+  session.resume = frame.resume;
+  session.attempts = 0;
+  sessionStorage.setItem(RESUME_KEY, frame.resume);
+  sessionStorage.setItem(JOIN_KEY, frame.you.name);
+  rememberName(frame.you.name);
+  el.myName.textContent = frame.you.name;
+  hideBanner();
+  members.clear();
+  for (const member of frame.members) members.set(member.id, member);
+  renderMembers();
+  if (frame.truncated) systemLine("Some earlier messages are not shown.");
+  // History first: it confirms pending messages the server got before the connection dropped.
+  for (const message of frame.history) onMessage(message);
+  for (const [ref, item] of pending) {
+    if (!item.failed) transmit(ref);
+  }
+}
+
+function onMessage(message) {
+  if (shown.has(message.id)) return;
+  shown.add(message.id);
+  session.lastSeq = Math.max(session.lastSeq ?? 0, message.seq);
+  stopTyping(message.from.id);
+  const mine = message.from.id === session.me?.id;
+  const waiting = mine && message.ref !== undefined ? pending.get(message.ref) : undefined;
+  if (waiting) {
+    pending.delete(message.ref);
+    waiting.element.remove();
+  }
+  append(messageElement(message, mine), mine);
+  if (!mine && document.hidden) {
+    unread += 1;
+    document.title = `(${unread}) ${baseTitle}`;
+  }
+}
+
+function onRenamed(frame) {
+  members.set(frame.user.id, frame.user);
+  renderMembers();
+  if (frame.user.id === session.me?.id) {
+    session.me = frame.user;
+    session.name = frame.user.name;
+    session.renaming = false;
+    el.myName.textContent = frame.user.name;
+    sessionStorage.setItem(JOIN_KEY, frame.user.name);
+    rememberName(frame.user.name);
+  }
+  systemLine(`${frame.old_name} is now ${frame.user.name}`);
+}
+
+function onError(frame) {
+  if (frame.ref !== undefined && pending.has(frame.ref)) {
+    pending.get(frame.ref).failed = true;
+    setStatus(frame.ref, `Not sent: ${frame.message}`, true);
+  } else if (session.renaming && (frame.code === "name_taken" || frame.code === "invalid_name")) {
+    session.renaming = false;
+    askForName("rename", frame.message);
+  } else {
+    systemLine(frame.message, "error");
+  }
+}
+
+// ---- The log ----
+
+function nearBottom() {
+  return el.log.scrollHeight - el.log.scrollTop - el.log.clientHeight < 48;
+}
+
+function scrollToBottom() {
+  el.log.scrollTop = el.log.scrollHeight;
+  el.newMessages.hidden = true;
+}
+
+/** Adds to the log, keeping the reader at the bottom only if they were there already. */
+function append(element, alwaysScroll = false) {
+  const stick = nearBottom();
+  el.log.append(element);
+  if (stick || alwaysScroll) {
+    scrollToBottom();
+  } else {
+    el.newMessages.hidden = false;
+  }
+}
+
+function messageElement(message, mine) {
+  const item = document.createElement("li");
+  item.className = mine ? "msg mine" : "msg";
+  item.dataset.from = message.from.id;
+  item.dataset.ts = String(Date.parse(message.ts));
+  const previous = [...el.log.querySelectorAll(".msg:not(.pending)")].at(-1);
+  const continued = previous?.dataset.from === message.from.id
+    && Number(item.dataset.ts) - Number(previous.dataset.ts) < GROUP_WINDOW_MS;
+  const time = document.createElement("time");
+  time.dateTime = message.ts;
+  time.textContent = new Date(message.ts).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  if (continued) {
+    item.classList.add("continued");
+    time.className = "visually-hidden";
+    item.append(time);
+  } else {
+    item.append(header(message.from.name, time));
+  }
+  item.append(textElement(message.text));
+  return item;
+}
+
+function header(name, ...rest) {
+  const head = document.createElement("div");
+  head.className = "msg-head";
+  const who = document.createElement("span");
+  who.className = "who";
+  who.textContent = name;
+  head.append(who, ...rest);
+  return head;
+}
+
+function textElement(text) {
+  const body = document.createElement("p");
+  body.className = "msg-text";
+  body.textContent = text;
+  return body;
+}
+
+function systemLine(text, kind = "") {
+  const item = document.createElement("li");
+  item.className = `system ${kind}`.trim();
+  item.textContent = text;
+  append(item);
+}
+
+// ---- Sending ----
+
+function sendMessage(text) {
+  refCounter += 1;
+  const ref = `c${Date.now().toString(36)}${refCounter.toString(36)}`;
+  const element = document.createElement("li");
+  element.className = "msg mine pending";
+  const status = document.createElement("span");
+  status.className = "msg-status";
+  element.append(header(session.me?.name ?? session.name, status), textElement(text));
+  pending.set(ref, { text, element, failed: false });
+  append(element, true);
+  transmit(ref);
+}
+
+/** Sends a pending message, or leaves it marked to go out after the next welcome. */
+function transmit(ref) {
+  const item = pending.get(ref);
+  item.failed = false;
+  item.element.classList.remove("failed");
+  if (send({ type: "message", text: item.text, ref })) {
+    setStatus(ref, "Sending…");
+  } else {
+    setStatus(ref, "Not sent yet: it will be sent when the connection is back.");
+  }
+}
+
+function setStatus(ref, text, failed = false) {
+  const item = pending.get(ref);
+  const status = item.element.querySelector(".msg-status");
+  status.textContent = text;
+  item.element.classList.toggle("failed", failed);
+  if (failed) {
+    const retry = document.createElement("button");
+    retry.type = "button";
+    retry.className = "small";
+    retry.textContent = "Retry";
+    retry.addEventListener("click", () => transmit(ref));
+    status.append(" ", retry);
+  }
+}
+
+// ---- Members and typing ----
+
+function renderMembers() {
+  const items = [...members.values()].map((member) => {
+    const item = document.createElement("li");
+    const me = member.id === session.me?.id;
+    item.textContent = me ? `${member.name} (you)` : member.name;
+    item.classList.toggle("is-me", me);
+    return item;
+  });
+  el.members.replaceChildren(...items);
+  el.memberCount.textContent = `(${members.size})`;
+}
+
+function startTyping(user) {
+  stopTyping(user.id);
+  const timer = setTimeout(() => stopTyping(user.id), TYPING_SHOWN_MS);
+  typers.set(user.id, { name: user.name, timer });
+  renderTyping();
+}
+
+function stopTyping(id) {
+  const typer = typers.get(id);
+  if (!typer) return;
+  clearTimeout(typer.timer);
+  typers.delete(id);
+  renderTyping();
+}
+
+function renderTyping() {
+  const names = [...typers.values()].map((typer) => typer.name);
+  el.typing.textContent = names.length === 0 ? ""
+    : names.length === 1 ? `${names[0]} is typing…`
+    : names.length === 2 ? `${names[0]} and ${names[1]} are typing…`
+    : "Several people are typing…";
+}
+
+// ---- Banner, name dialog ----
+
+function showBanner(text, { linkHome = false, action = null } = {}) {
+  el.connection.replaceChildren(text);
+  if (linkHome) {
+    const home = document.createElement("a");
+    home.href = "/";
+    home.textContent = "Go to the home page";
+    el.connection.append(" ", home);
+  }
+  if (action) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "small";
+    button.textContent = action[0];
+    button.addEventListener("click", action[1]);
+    el.connection.append(" ", button);
+  }
+  el.connection.hidden = false;
+}
+
+function hideBanner() {
+  el.connection.hidden = true;
+}
+
+function askForName(purpose, error = null) {
+  session.naming = purpose;
+  const renaming = purpose === "rename";
+  el.nameTitle.textContent = renaming ? "Change your name" : `Pick a name for room ${CODE}`;
+  el.nameSubmit.textContent = renaming ? "Change" : "Join";
+  el.nameInput.value = renaming ? session.me?.name ?? "" : session.name || rememberedName();
+  showFieldError(el.nameInput, el.nameError, error);
+  if (!el.dialog.open) el.dialog.showModal();
+  el.nameInput.select();
+}
+
+el.nameForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const problem = nameProblem(el.nameInput.value, MAX_NAME);
+  if (problem) {
+    showFieldError(el.nameInput, el.nameError, problem);
+    return;
+  }
+  const name = el.nameInput.value.trim();
+  el.dialog.close();
+  if (session.naming === "rename") {
+    session.renaming = send({ type: "rename", name });
+  } else {
+    session.name = name;
+    rememberName(name);
+    connect();
+  }
+});
+
+// Escape may cancel a rename, but joining needs a name: the dialog's own link leads home instead.
+el.dialog.addEventListener("cancel", (event) => {
+  if (session.naming === "join") event.preventDefault();
+});
+
+// ---- Composer and controls ----
+
+function messageLength() {
+  return [...el.message.value].length;
+}
+
+function updateComposer() {
+  const length = messageLength();
+  const over = length > MAX_MESSAGE;
+  el.charCount.textContent = length < COUNTER_FROM ? ""
+    : over ? `${length - MAX_MESSAGE} characters over the ${MAX_MESSAGE} limit`
+    : `${MAX_MESSAGE - length} characters left`;
+  el.charCount.classList.toggle("over", over);
+  el.send.disabled = over;
+  el.message.style.height = "auto";
+  el.message.style.height = `${el.message.scrollHeight + 2}px`;
+}
+
+el.composer.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const text = el.message.value;
+  if (text.trim() === "" || messageLength() > MAX_MESSAGE) return;
+  sendMessage(text);
+  el.message.value = "";
+  updateComposer();
+  el.message.focus();
+});
+
+el.message.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+    event.preventDefault();
+    el.composer.requestSubmit();
+  }
+});
+
+el.message.addEventListener("input", () => {
+  updateComposer();
+  const now = Date.now();
+  if (el.message.value.trim() !== "" && now - lastTypingSent >= TYPING_SEND_EVERY_MS) {
+    if (send({ type: "typing" })) lastTypingSent = now;
+  }
+});
+
+el.log.addEventListener("scroll", () => {
+  if (nearBottom()) el.newMessages.hidden = true;
+});
+el.newMessages.addEventListener("click", scrollToBottom);
+
+document.addEventListener("visibilitychange", () => {
+  if (!document.hidden) {
+    unread = 0;
+    document.title = baseTitle;
+  }
+});
+
+el.copyInvite.addEventListener("click", async () => {
+  const link = `${location.origin}/r/${encodeURIComponent(CODE)}`;
+  try {
+    await navigator.clipboard.writeText(link);
+    el.copyStatus.textContent = "Invite link copied";
+  } catch {
+    // No clipboard access (plain http on another machine): show the link to copy by hand.
+    el.copyStatus.textContent = link;
+  }
+  setTimeout(() => { el.copyStatus.textContent = ""; }, 4000);
+});
+
+el.rename.addEventListener("click", () => askForName("rename"));
+
+el.leave.addEventListener("click", () => {
+  session.leaving = true;
+  session.socket?.close(1000, "left the room");
+  sessionStorage.removeItem(JOIN_KEY);
+  sessionStorage.removeItem(RESUME_KEY);
+  location.assign("/");
+});
+
+// ---- Start ----
+
+// From the home page (or a reload) the name is known; arriving by an invite link, ask first.
+if (session.name) {
+  connect();
+} else {
+  askForName("join");
+}
