@@ -28,7 +28,25 @@ pub struct Config {
     #[arg(long, env = "HUBBUB_WORKERS")]
     pub workers: Option<NonZeroUsize>,
 
-    /// Messages each room keeps for history and for clients that resume.
+    /// Where rooms and messages are kept: a SQLite file (sqlite:hubbub.db), sqlite::memory: for a
+    /// throwaway run, or PostgreSQL (postgres://user:password@host/database).
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite:hubbub.db",
+        hide_env_values = true
+    )]
+    pub database_url: String,
+
+    /// Stored rooms unused for this long are deleted with their messages; 0 keeps them forever.
+    #[arg(long, env = "HUBBUB_RETENTION", default_value = "30days", value_parser = humantime::parse_duration)]
+    pub retention: Duration,
+
+    /// Messages held for writing while the database is failing; past this the oldest are dropped.
+    #[arg(long, env = "HUBBUB_STORAGE_BUFFER", default_value_t = 10_000)]
+    pub storage_buffer: usize,
+
+    /// Messages each room keeps in memory for history and for clients that resume.
     #[arg(long, env = "HUBBUB_HISTORY_SIZE", default_value_t = NonZeroUsize::new(500).expect("500 is not zero"))]
     pub history_size: NonZeroUsize,
 
@@ -36,7 +54,7 @@ pub struct Config {
     #[arg(long, env = "HUBBUB_HISTORY_ON_JOIN", default_value_t = 50)]
     pub history_on_join: usize,
 
-    /// How long a room with no one in it lives before it is closed and forgotten.
+    /// How long a room with no one in it stays in memory (it stays in storage).
     #[arg(long, env = "HUBBUB_ROOM_IDLE_TIMEOUT", default_value = "30m", value_parser = humantime::parse_duration)]
     pub room_idle_timeout: Duration,
 
@@ -87,6 +105,11 @@ impl Config {
             "--room-idle-timeout must be above zero"
         );
         ensure!(self.max_backlog > 0, "--max-backlog must be above zero");
+        ensure!(
+            self.storage_buffer > 0,
+            "--storage-buffer must be above zero"
+        );
+        crate::storage::check_url(&self.database_url)?;
         Ok(())
     }
 
@@ -121,6 +144,10 @@ mod tests {
         let config = Config::parse_from(["hubbub"]);
         config.validate().unwrap();
         assert_eq!(config.host.to_string(), "127.0.0.1");
+        if std::env::var_os("DATABASE_URL").is_none() {
+            assert_eq!(config.database_url, "sqlite:hubbub.db");
+        }
+        assert_eq!(config.retention, Duration::from_secs(30 * 24 * 3600));
         if std::env::var_os("PORT").is_none() {
             assert_eq!(config.port, 8080);
         }
@@ -149,6 +176,19 @@ mod tests {
             "5s",
         ]);
         assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn a_database_url_of_another_kind_is_refused() {
+        let config = Config::parse_from(["hubbub", "--database-url", "mysql://localhost/db"]);
+        assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn a_retention_of_zero_keeps_rooms_forever() {
+        assert!(Config::parse_from(["hubbub", "--retention", "0"])
+            .retention
+            .is_zero());
     }
 
     #[test]

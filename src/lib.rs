@@ -5,4 +5,5 @@ pub mod domain;
 pub mod origin;
 pub mod routes;
 pub mod startup;
+pub mod storage;
 pub mod telemetry;

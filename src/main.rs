@@ -10,7 +10,7 @@ async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     telemetry::init(&config.log_level)?;
     let host = config.host;
-    let app = Application::build(config)?;
+    let app = Application::build(config).await?;
     tracing::info!(%host, port = app.port(), "hubbub is listening");
     app.run_until_stopped(shutdown_signal()).await?;
     Ok(())

@@ -13,7 +13,9 @@ use governor::{DefaultKeyedRateLimiter, RateLimiter};
 use crate::assets;
 use crate::chat::registry::Registry;
 use crate::config::Config;
+use crate::domain::Timestamp;
 use crate::routes;
+use crate::storage::{redact, Storage};
 
 /// Per-address flood control for messages posted over the HTTP API.
 pub type ApiFlood = DefaultKeyedRateLimiter<IpAddr>;
@@ -23,6 +25,12 @@ const FLOOD_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
 /// How long a stopping server waits for open connections before closing them.
 const SHUTDOWN_GRACE: u64 = 5;
+
+/// How long a stopping server waits for storage to write what it holds.
+const FLUSH_GRACE: Duration = Duration::from_secs(10);
+
+/// The retention sweep runs this often, or four times per retention period if that is shorter.
+const MAX_SWEEP_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// Lets the kernel abort a connection whose peer has accepted no data for `timeout`.
 ///
@@ -41,12 +49,17 @@ pub struct Application {
     server: Server,
     port: u16,
     flood: Arc<ApiFlood>,
+    storage: Storage,
+    registry: Registry,
+    retention: Duration,
 }
 
 impl Application {
-    /// Binds the configured address (port 0 picks a free one) and prepares the server.
-    pub fn build(config: Config) -> anyhow::Result<Self> {
+    /// Opens storage, binds the configured address (port 0 picks a free one) and prepares the server.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
         config.validate()?;
+        let storage = Storage::open(&config.database_url, config.storage_buffer).await?;
+        tracing::info!(database = %redact(&config.database_url), "storage ready");
         let listener = TcpListener::bind((config.host, config.port))
             .with_context(|| format!("failed to listen on {}:{}", config.host, config.port))?;
         let port = listener
@@ -55,7 +68,9 @@ impl Application {
             .port();
 
         let templates = web::Data::new(assets::templates()?);
-        let registry = web::Data::new(Registry::new(config.room_settings()));
+        let registry = Registry::new(config.room_settings(), storage.clone());
+        let app_registry = web::Data::new(registry.clone());
+        let app_storage = web::Data::new(storage.clone());
         let sessions = web::Data::new(config.session_settings());
         let origins = web::Data::new(config.allowed_origins());
         let flood = Arc::new(RateLimiter::keyed(config.session_settings().flood));
@@ -67,7 +82,8 @@ impl Application {
                 .wrap(routes::error_pages())
                 .wrap(routes::security_headers())
                 .app_data(templates.clone())
-                .app_data(registry.clone())
+                .app_data(app_registry.clone())
+                .app_data(app_storage.clone())
                 .app_data(sessions.clone())
                 .app_data(origins.clone())
                 .app_data(api_flood.clone())
@@ -87,6 +103,9 @@ impl Application {
             server,
             port,
             flood,
+            storage,
+            registry,
+            retention: config.retention,
         })
     }
 
@@ -113,6 +132,41 @@ impl Application {
                 flood.retain_recent();
             }
         });
-        self.server.await
+        if !self.retention.is_zero() {
+            actix_web::rt::spawn(sweep_inactive_rooms(self.registry, self.retention));
+        }
+        let served = self.server.await;
+        if tokio::time::timeout(FLUSH_GRACE, self.storage.flush())
+            .await
+            .is_err()
+        {
+            tracing::error!(
+                pending = self.storage.health().pending,
+                "storage did not finish writing before exit"
+            );
+        }
+        // Closed while the runtime still runs: a pooled connection must not be dropped after it.
+        self.storage.close().await;
+        served
+    }
+}
+
+/// Deletes stored rooms nobody has used for the retention period, now and then.
+async fn sweep_inactive_rooms(registry: Registry, retention: Duration) {
+    let mut sweep = actix_web::rt::time::interval(
+        (retention / 4).clamp(Duration::from_secs(1), MAX_SWEEP_INTERVAL),
+    );
+    loop {
+        sweep.tick().await;
+        match registry
+            .delete_inactive(Timestamp::now().earlier_by(retention))
+            .await
+        {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, "deleted rooms past their retention"),
+            Err(err) => {
+                tracing::warn!(error = %err, "the retention sweep failed; it will run again")
+            }
+        }
     }
 }

@@ -10,18 +10,17 @@ pub struct History {
     capacity: usize,
 }
 
-/// Messages after a seq, and whether some of those had already fallen out of the buffer.
-pub struct Since<'a> {
-    pub messages: Vec<&'a ChatMessage>,
-    pub truncated: bool,
-}
-
 impl History {
-    pub fn new(capacity: usize) -> Self {
-        Self {
+    /// A buffer of `capacity` holding `recent` (oldest first; only the newest `capacity` are kept).
+    pub fn new(capacity: usize, recent: Vec<ChatMessage>) -> Self {
+        let mut history = Self {
             messages: VecDeque::with_capacity(capacity.min(64)),
             capacity,
+        };
+        for message in recent {
+            history.push(message);
         }
+        history
     }
 
     /// Appends a message and returns it as kept.
@@ -39,15 +38,15 @@ impl History {
         self.messages.iter().skip(skip).collect()
     }
 
-    /// Every message with a seq above `seq` that the buffer still holds, at most `limit`, oldest first.
-    pub fn after(&self, seq: u64, limit: usize) -> Since<'_> {
+    /// Every message with a seq above `seq` that the buffer holds, oldest first.
+    pub fn after(&self, seq: u64) -> impl Iterator<Item = &ChatMessage> {
         let start = self.messages.partition_point(|m| m.seq <= seq);
-        // Seqs have no holes, so anything between `seq` and the oldest kept message was evicted.
-        let truncated = self.messages.front().is_some_and(|m| m.seq > seq + 1);
-        Since {
-            messages: self.messages.range(start..).take(limit).collect(),
-            truncated,
-        }
+        self.messages.range(start..)
+    }
+
+    /// The seq of the oldest message held, if any.
+    pub fn oldest_seq(&self) -> Option<u64> {
+        self.messages.front().map(|m| m.seq)
     }
 }
 
@@ -76,11 +75,7 @@ mod tests {
     }
 
     fn filled(capacity: usize, count: u64) -> History {
-        let mut history = History::new(capacity);
-        for seq in 1..=count {
-            history.push(message(seq));
-        }
-        history
+        History::new(capacity, (1..=count).map(message).collect())
     }
 
     #[test]
@@ -96,32 +91,13 @@ mod tests {
     #[test]
     fn after_returns_exactly_the_later_messages() {
         let history = filled(10, 5);
-        let since = history.after(2, 100);
-        assert_eq!(seqs(&since.messages), [3, 4, 5]);
-        assert!(!since.truncated);
+        assert_eq!(seqs(&history.after(2).collect::<Vec<_>>()), [3, 4, 5]);
+        assert_eq!(history.after(5).count(), 0);
     }
 
     #[test]
-    fn after_the_newest_seq_is_empty_and_not_truncated() {
-        let history = filled(10, 5);
-        let since = history.after(5, 100);
-        assert!(since.messages.is_empty());
-        assert!(!since.truncated);
-    }
-
-    #[test]
-    fn after_a_seq_older_than_the_buffer_says_truncated() {
-        let history = filled(3, 10);
-        let since = history.after(2, 100);
-        assert_eq!(seqs(&since.messages), [8, 9, 10]);
-        assert!(since.truncated);
-    }
-
-    #[test]
-    fn after_the_seq_just_before_the_buffer_is_not_truncated() {
-        let history = filled(3, 10);
-        let since = history.after(7, 100);
-        assert_eq!(seqs(&since.messages), [8, 9, 10]);
-        assert!(!since.truncated);
+    fn the_oldest_seq_is_the_first_kept() {
+        assert_eq!(filled(3, 10).oldest_seq(), Some(8));
+        assert_eq!(History::new(3, Vec::new()).oldest_seq(), None);
     }
 }

@@ -1,18 +1,23 @@
 //! One actor per room: its members, its recent history, and the fan-out of every event.
 //!
-//! Seams for later: `post` is where a message would also go to storage, and `broadcast` is where a
-//! cross-instance broker would publish; the rest of the lobby does not need to change for either.
+//! A message is broadcast first and handed to storage after, so storage never delays delivery.
+//! `broadcast` is the seam where a cross-instance broker would publish.
 
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::dev::SendError;
-use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler};
+use actix::{
+    Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Context, Handler, ResponseFuture,
+    WrapFuture,
+};
 use bytestring::ByteString;
 use indexmap::IndexMap;
 use uuid::Uuid;
 
-use super::history::{History, Since};
+use super::history::History;
 use super::messages::{
     ApiPost, Close, ConnId, Describe, Join, Leave, NameTaken, Post, ReadHistory, Rename, RoomEvent,
     RoomInfo, Typing,
@@ -23,6 +28,7 @@ use super::session::Session;
 use crate::domain::{
     ChatMessage, DisplayName, Invalid, MessageRef, MessageText, NameKey, RoomCode, Timestamp, User,
 };
+use crate::storage::{Keep, Storage, StorageError};
 
 /// How a room behaves; the same for every room, set from the configuration.
 #[derive(Debug, Clone)]
@@ -31,9 +37,12 @@ pub struct RoomSettings {
     pub history_size: usize,
     /// Messages in the welcome of a client that gives no `since`.
     pub history_on_join: usize,
-    /// How long an empty room lives before its lobby stops and its memory is freed.
+    /// How long an empty room lives in memory before its lobby stops; it stays in storage.
     pub idle_timeout: Duration,
 }
+
+/// The most messages a reconnecting client is replayed; beyond that its welcome says `truncated`.
+pub const MAX_REPLAY: usize = 1_000;
 
 /// Identities of members who left, kept so they can resume; bounded so a busy room cannot grow it forever.
 const MAX_DEPARTED: usize = 1_024;
@@ -50,9 +59,13 @@ pub struct Lobby {
     departed: IndexMap<String, User>,
     history: History,
     next_seq: u64,
+    /// Raised by the storage writer to the highest seq it has stored (or given up on); the lobby
+    /// stays in memory until it reaches `next_seq - 1`, so a room never reloads without its newest messages.
+    settled: Arc<AtomicU64>,
     empty_since: Option<Instant>,
     settings: Arc<RoomSettings>,
     registry: Registry,
+    storage: Storage,
 }
 
 struct Member {
@@ -64,17 +77,28 @@ struct Member {
 }
 
 impl Lobby {
-    pub fn new(code: RoomCode, registry: Registry, settings: Arc<RoomSettings>) -> Self {
+    /// A lobby for a room as storage last saw it: its creation time, its newest messages and last seq.
+    pub fn new(
+        code: RoomCode,
+        created_at: Timestamp,
+        recent: Vec<ChatMessage>,
+        last_seq: u64,
+        registry: Registry,
+        storage: Storage,
+    ) -> Self {
+        let settings = registry.settings();
         Self {
             code,
-            created_at: Timestamp::now(),
+            created_at,
             members: IndexMap::new(),
             departed: IndexMap::new(),
-            history: History::new(settings.history_size),
-            next_seq: 1,
+            history: History::new(settings.history_size, recent),
+            next_seq: last_seq + 1,
+            settled: Arc::new(AtomicU64::new(last_seq)),
             empty_since: Some(Instant::now()),
             settings,
             registry,
+            storage,
         }
     }
 
@@ -85,13 +109,29 @@ impl Lobby {
     }
 
     /// Sends the welcome, tells everyone else (unless this is the same person on a new socket), and adds the member.
-    fn admit(&mut self, conn: ConnId, member: Member, since: Option<u64>, announce: bool) {
-        let history = match since {
-            Some(seq) => self.history.after(seq, self.settings.history_size),
-            None => Since {
-                messages: self.history.latest(self.settings.history_on_join),
-                truncated: false,
-            },
+    ///
+    /// `older` holds stored messages after `since` that are no longer in memory.
+    fn admit(
+        &mut self,
+        conn: ConnId,
+        member: Member,
+        since: Option<u64>,
+        older: &[ChatMessage],
+        announce: bool,
+    ) {
+        let (history, truncated): (Vec<&ChatMessage>, bool) = match since {
+            None => (self.history.latest(self.settings.history_on_join), false),
+            Some(since) => {
+                let all: Vec<&ChatMessage> =
+                    older.iter().chain(self.history.after(since)).collect();
+                let replay = all[all.len().saturating_sub(MAX_REPLAY)..].to_vec();
+                // Seqs have no holes, so a first message past `since + 1` means some are missing.
+                let truncated = match replay.first() {
+                    Some(first) => first.seq > since + 1,
+                    None => self.next_seq - 1 > since,
+                };
+                (replay, truncated)
+            }
         };
         let welcome = ServerFrame::Welcome {
             room: &self.code,
@@ -103,8 +143,8 @@ impl Lobby {
                 .map(|m| &m.user)
                 .chain([&member.user])
                 .collect(),
-            history: history.messages,
-            truncated: history.truncated,
+            history,
+            truncated,
         }
         .encode();
         // The welcome bypasses the backlog bound: it is the first frame and the session's mailbox is empty.
@@ -120,6 +160,36 @@ impl Lobby {
         tracing::debug!(room = %self.code, %conn, user = %member.user.id, "member joined");
         self.members.insert(conn, member);
         self.empty_since = None;
+    }
+
+    /// Admits at once when memory holds everything after `since`; otherwise reads the rest from
+    /// storage first, holding the room's other events back so the welcome still comes first.
+    fn admit_after_replay(
+        &mut self,
+        conn: ConnId,
+        member: Member,
+        since: Option<u64>,
+        announce: bool,
+        ctx: &mut Context<Self>,
+    ) {
+        let first_in_memory = self.history.oldest_seq().unwrap_or(self.next_seq);
+        let Some(since) = since.filter(|since| since + 1 < first_in_memory) else {
+            return self.admit(conn, member, since, &[], announce);
+        };
+        let (storage, code) = (self.storage.clone(), self.code.clone());
+        let read = async move {
+            storage
+                .messages(&code, since, first_in_memory, MAX_REPLAY, Keep::Newest)
+                .await
+        };
+        ctx.wait(read.into_actor(self).map(move |older, lobby, _| {
+            let older = older.unwrap_or_else(|err| {
+                // The welcome will say `truncated`: an honest gap rather than a silent one.
+                tracing::warn!(room = %lobby.code, error = %err, "cannot replay stored history");
+                Vec::new()
+            });
+            lobby.admit(conn, member, Some(since), &older, announce);
+        }));
     }
 
     /// Gives a message its seq, delivers it to every member, and keeps it in history.
@@ -140,6 +210,8 @@ impl Lobby {
         };
         self.next_seq += 1;
         self.broadcast(&ServerFrame::Message(&message).encode(), None);
+        self.storage
+            .persist(message.clone(), Arc::clone(&self.settled));
         self.history.push(message)
     }
 
@@ -196,11 +268,12 @@ impl Lobby {
     }
 
     fn stop_if_idle(&mut self, ctx: &mut Context<Self>) {
-        if self
+        let idle = self
             .empty_since
-            .is_some_and(|since| since.elapsed() >= self.settings.idle_timeout)
-        {
-            tracing::info!(room = %self.code, "room idle, closing");
+            .is_some_and(|since| since.elapsed() >= self.settings.idle_timeout);
+        let stored = self.settled.load(Ordering::Acquire) + 1 >= self.next_seq;
+        if idle && stored {
+            tracing::info!(room = %self.code, "room idle, unloading it from memory");
             self.registry.remove(&self.code);
             ctx.stop();
         }
@@ -219,7 +292,7 @@ impl Actor for Lobby {
 impl Handler<Join> for Lobby {
     type Result = ();
 
-    fn handle(&mut self, join: Join, _ctx: &mut Context<Self>) {
+    fn handle(&mut self, join: Join, ctx: &mut Context<Self>) {
         let secret = join.resume.as_deref();
         let live = secret
             .and_then(|secret| self.members.values().position(|m| m.resume == secret))
@@ -232,7 +305,7 @@ impl Handler<Join> for Lobby {
                 session: join.session,
                 ..old
             };
-            return self.admit(join.conn, member, join.since, false);
+            return self.admit_after_replay(join.conn, member, join.since, false, ctx);
         }
 
         // A departed identity comes back under its own id and name; an unknown secret is a fresh join.
@@ -257,7 +330,7 @@ impl Handler<Join> for Lobby {
             resume,
             session: join.session,
         };
-        self.admit(join.conn, member, join.since, true);
+        self.admit_after_replay(join.conn, member, join.since, true, ctx);
     }
 }
 
@@ -364,10 +437,32 @@ impl Handler<Describe> for Lobby {
 }
 
 impl Handler<ReadHistory> for Lobby {
-    type Result = actix::MessageResult<ReadHistory>;
+    type Result = ResponseFuture<Result<Vec<ChatMessage>, StorageError>>;
 
+    /// Reads storage, then lays the in-memory messages over it: the newest may not be stored yet.
     fn handle(&mut self, read: ReadHistory, _ctx: &mut Context<Self>) -> Self::Result {
-        let since = self.history.after(read.after, read.limit);
-        actix::MessageResult(since.messages.into_iter().cloned().collect())
+        let in_memory: Vec<ChatMessage> = self
+            .history
+            .after(read.after)
+            .filter(|m| m.seq < read.before)
+            .cloned()
+            .collect();
+        let (storage, code) = (self.storage.clone(), self.code.clone());
+        Box::pin(async move {
+            let stored = storage
+                .messages(&code, read.after, read.before, read.limit, read.keep)
+                .await?;
+            let merged: BTreeMap<u64, ChatMessage> = stored
+                .into_iter()
+                .chain(in_memory)
+                .map(|m| (m.seq, m))
+                .collect();
+            let all: Vec<ChatMessage> = merged.into_values().collect();
+            let keep = all.len().saturating_sub(read.limit);
+            Ok(match read.keep {
+                Keep::Oldest => all.into_iter().take(read.limit).collect(),
+                Keep::Newest => all.into_iter().skip(keep).collect(),
+            })
+        })
     }
 }

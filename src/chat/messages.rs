@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::session::Session;
 use crate::domain::{ChatMessage, DisplayName, MessageRef, MessageText, RoomCode, Timestamp, User};
+use crate::storage::{Keep, StorageError};
 
 /// Names one WebSocket connection; a user who reconnects keeps their user id but gets a new `ConnId`.
 pub type ConnId = Uuid;
@@ -80,12 +81,14 @@ pub struct RoomInfo {
     pub created_at: Timestamp,
 }
 
-/// Asks for up to `limit` messages with a seq above `after`, oldest first.
+/// Asks for up to `limit` messages with `after < seq < before`, in seq order, from the `keep` end.
 #[derive(Message)]
-#[rtype(result = "Vec<ChatMessage>")]
+#[rtype(result = "Result<Vec<ChatMessage>, StorageError>")]
 pub struct ReadHistory {
     pub after: u64,
+    pub before: u64,
     pub limit: usize,
+    pub keep: Keep,
 }
 
 /// Lobby to session: a frame, already encoded, to write to the socket as it is.

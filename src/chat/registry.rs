@@ -1,54 +1,126 @@
-//! Which rooms exist right now: a map from room code to the lobby actor that runs the room.
+//! Which rooms are live: a map from room code to the lobby actor running the room, backed by storage.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use actix::{Actor, Addr};
 
 use super::lobby::{Lobby, RoomSettings};
-use crate::domain::RoomCode;
+use crate::domain::{RoomCode, Timestamp};
+use crate::storage::{Keep, Storage, StorageError};
 
-/// Shared by every worker; consulted only to create or find a room, never per message.
+/// Shared by every worker; consulted to create or open a room, never per message.
 #[derive(Clone)]
 pub struct Registry {
     // A std Mutex, not tokio's: it is held for one map operation and never across an await.
     rooms: Arc<Mutex<HashMap<RoomCode, Addr<Lobby>>>>,
     settings: Arc<RoomSettings>,
+    storage: Storage,
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("the room code {0} is already taken")]
-pub struct RoomTaken(pub RoomCode);
+pub enum CreateError {
+    #[error("the room code {0} is already taken")]
+    Taken(RoomCode),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
 
 impl Registry {
-    pub fn new(settings: RoomSettings) -> Self {
+    pub fn new(settings: RoomSettings, storage: Storage) -> Self {
         Self {
             rooms: Arc::default(),
             settings: Arc::new(settings),
+            storage,
         }
     }
 
-    /// Starts a room under the requested code, or under a fresh generated one.
-    pub fn create(&self, requested: Option<RoomCode>) -> Result<RoomCode, RoomTaken> {
-        let mut rooms = self.lock();
+    pub fn settings(&self) -> Arc<RoomSettings> {
+        Arc::clone(&self.settings)
+    }
+
+    /// Starts a new room under the requested code, or under a fresh generated one.
+    pub async fn create(&self, requested: Option<RoomCode>) -> Result<RoomCode, CreateError> {
         let code = match requested {
-            Some(code) if rooms.contains_key(&code) => return Err(RoomTaken(code)),
-            Some(code) => code,
-            // 31⁶ ≈ 887 million codes: a collision is rare, and simply drawn again.
-            None => loop {
-                let code = RoomCode::generate();
-                if !rooms.contains_key(&code) {
-                    break code;
+            Some(code) => {
+                if self.find_live(&code).is_some() || self.storage.room(&code).await?.is_some() {
+                    return Err(CreateError::Taken(code));
                 }
-            },
+                code
+            }
+            None => self.unused_code().await,
         };
-        let lobby = Lobby::new(code.clone(), self.clone(), Arc::clone(&self.settings)).start();
-        rooms.insert(code.clone(), lobby);
+        let created_at = Timestamp::now();
+        let mut rooms = self.lock();
+        // Checked again under the lock: someone may have created it while storage was asked.
+        if rooms.contains_key(&code) {
+            return Err(CreateError::Taken(code));
+        }
+        let lobby = Lobby::new(
+            code.clone(),
+            created_at,
+            Vec::new(),
+            0,
+            self.clone(),
+            self.storage.clone(),
+        );
+        rooms.insert(code.clone(), lobby.start());
+        self.storage.create_room(code.clone(), created_at);
         tracing::info!(room = %code, "room created");
         Ok(code)
     }
 
-    pub fn find(&self, code: &RoomCode) -> Option<Addr<Lobby>> {
+    /// A generated code used by no live or stored room. 31⁶ ≈ 887 million codes make a collision
+    /// rare; if storage cannot be asked, a code unused in memory is taken rather than refusing.
+    async fn unused_code(&self) -> RoomCode {
+        loop {
+            let code = RoomCode::generate();
+            if self.find_live(&code).is_some() {
+                continue;
+            }
+            match self.storage.room(&code).await {
+                Ok(Some(_)) => continue,
+                Ok(None) => return code,
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot check a new room code against storage");
+                    return code;
+                }
+            }
+        }
+    }
+
+    /// The lobby of a room, bringing it back from storage if it is not in memory.
+    pub async fn open(&self, code: &RoomCode) -> Result<Option<Addr<Lobby>>, StorageError> {
+        if let Some(lobby) = self.find_live(code) {
+            return Ok(Some(lobby));
+        }
+        let Some(stored) = self.storage.room(code).await? else {
+            return Ok(None);
+        };
+        let recent = self
+            .storage
+            .messages(code, 0, u64::MAX, self.settings.history_size, Keep::Newest)
+            .await?;
+        let mut rooms = self.lock();
+        // Another request may have brought it back meanwhile; there must be one lobby per room.
+        if let Some(lobby) = rooms.get(code) {
+            return Ok(Some(lobby.clone()));
+        }
+        let lobby = Lobby::new(
+            code.clone(),
+            stored.created_at,
+            recent,
+            stored.last_seq,
+            self.clone(),
+            self.storage.clone(),
+        )
+        .start();
+        rooms.insert(code.clone(), lobby.clone());
+        tracing::info!(room = %code, "room loaded from storage");
+        Ok(Some(lobby))
+    }
+
+    fn find_live(&self, code: &RoomCode) -> Option<Addr<Lobby>> {
         self.lock().get(code).cloned()
     }
 
@@ -57,7 +129,19 @@ impl Registry {
         self.lock().remove(code);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RoomCode, Addr<Lobby>>> {
+    /// Deletes stored rooms (and their messages) inactive since before `cutoff`, except live ones.
+    pub async fn delete_inactive(&self, cutoff: Timestamp) -> Result<usize, StorageError> {
+        let mut deleted = 0;
+        for code in self.storage.inactive_rooms(cutoff).await? {
+            if self.find_live(&code).is_none() {
+                self.storage.delete_room(&code).await?;
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<RoomCode, Addr<Lobby>>> {
         // Every critical section is a single insert, remove or lookup, so a poisoned map is still whole.
         self.rooms.lock().unwrap_or_else(PoisonError::into_inner)
     }

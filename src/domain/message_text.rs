@@ -52,6 +52,10 @@ impl MessageRef {
         }
         Ok(Self(raw))
     }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 #[cfg(test)]

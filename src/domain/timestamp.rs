@@ -10,6 +10,24 @@ impl Timestamp {
     pub fn now() -> Self {
         Self(Utc::now())
     }
+
+    /// Milliseconds since the Unix epoch, as storage keeps them.
+    pub fn as_millis(self) -> i64 {
+        self.0.timestamp_millis()
+    }
+
+    /// This moment minus `age`, or the earliest representable time if that is before it.
+    pub fn earlier_by(self, age: std::time::Duration) -> Self {
+        let earlier = chrono::TimeDelta::from_std(age)
+            .ok()
+            .and_then(|age| self.0.checked_sub_signed(age));
+        Self(earlier.unwrap_or(DateTime::<Utc>::MIN_UTC))
+    }
+
+    /// `None` for a value outside the range chrono can represent (hundreds of millennia away).
+    pub fn from_millis(millis: i64) -> Option<Self> {
+        DateTime::from_timestamp_millis(millis).map(Self)
+    }
 }
 
 impl Serialize for Timestamp {

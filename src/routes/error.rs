@@ -5,8 +5,9 @@ use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
 use crate::chat::messages::NameTaken;
-use crate::chat::registry::RoomTaken;
+use crate::chat::registry::CreateError;
 use crate::domain::{Invalid, RoomCode};
+use crate::storage::StorageError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -16,8 +17,8 @@ pub enum ApiError {
     BadRequest(String),
     #[error("no room has the code {0}")]
     NoSuchRoom(RoomCode),
-    #[error(transparent)]
-    RoomTaken(#[from] RoomTaken),
+    #[error("the room code {0} is already taken")]
+    RoomTaken(RoomCode),
     #[error(transparent)]
     NameTaken(#[from] NameTaken),
     #[error("pages from this origin may not open WebSockets here")]
@@ -26,6 +27,17 @@ pub enum ApiError {
     RateLimited,
     #[error("no such endpoint")]
     NotFound,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl From<CreateError> for ApiError {
+    fn from(err: CreateError) -> Self {
+        match err {
+            CreateError::Taken(code) => Self::RoomTaken(code),
+            CreateError::Storage(err) => Self::Storage(err),
+        }
+    }
 }
 
 impl ApiError {
@@ -39,6 +51,7 @@ impl ApiError {
             Self::ForbiddenOrigin => "forbidden_origin",
             Self::RateLimited => "rate_limited",
             Self::NotFound => "not_found",
+            Self::Storage(_) => "storage_unavailable",
         }
     }
 }
@@ -51,10 +64,14 @@ impl ResponseError for ApiError {
             Self::RoomTaken(_) | Self::NameTaken(_) => StatusCode::CONFLICT,
             Self::ForbiddenOrigin => StatusCode::FORBIDDEN,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Self::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
+        if let Self::Storage(err) = self {
+            tracing::error!(error = %err, "an API request failed on storage");
+        }
         HttpResponse::build(self.status_code())
             .json(json!({ "error": { "code": self.code(), "message": self.to_string() } }))
     }

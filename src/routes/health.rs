@@ -1,8 +1,12 @@
-//! `GET /healthz`: answers 200 while the server is serving.
+//! `GET /healthz`: answers 200 while the server is serving, and says whether storage is degraded.
 
-use actix_web::HttpResponse;
+use actix_web::{web, HttpResponse};
 use serde_json::json;
 
-pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "ok" }))
+use crate::storage::Storage;
+
+/// Liveness: a degraded database does not stop the server from serving rooms live, so it stays 200.
+pub async fn healthz(storage: web::Data<Storage>) -> HttpResponse {
+    let storage = storage.health();
+    HttpResponse::Ok().json(json!({ "status": storage.status, "storage": storage }))
 }

@@ -49,6 +49,8 @@ pub enum PageError {
     NoSuchRoom(String),
     #[error("There is nothing at this address.")]
     NotFound,
+    #[error("Rooms cannot be loaded right now. Please try again in a moment.")]
+    Unavailable(#[from] crate::storage::StorageError),
     #[error("Something went wrong on our side. Please try again.")]
     Unexpected(#[from] anyhow::Error),
 }
@@ -57,6 +59,7 @@ impl ResponseError for PageError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::NoSuchRoom(_) | Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -72,10 +75,9 @@ pub async fn room(
     tera: web::Data<Tera>,
     registry: web::Data<Registry>,
 ) -> Result<HttpResponse, PageError> {
-    let room = RoomCode::parse(&code)
-        .ok()
-        .filter(|room| registry.find(room).is_some())
-        .ok_or_else(|| PageError::NoSuchRoom(code.to_uppercase()))?;
+    let missing = || PageError::NoSuchRoom(code.to_uppercase());
+    let room = RoomCode::parse(&code).map_err(|_| missing())?;
+    registry.open(&room).await?.ok_or_else(missing)?;
     render(
         &tera,
         "room.html",
@@ -111,8 +113,12 @@ pub fn error_page<B>(response: ServiceResponse<B>) -> actix_web::Result<ErrorHan
         .response()
         .error()
         .and_then(|err| err.as_error::<PageError>());
-    if let Some(PageError::Unexpected(err)) = page_error {
-        tracing::error!(error = ?err, "page failed");
+    match page_error {
+        Some(PageError::Unexpected(err)) => tracing::error!(error = ?err, "page failed"),
+        Some(PageError::Unavailable(err)) => {
+            tracing::error!(error = %err, "page failed on storage")
+        }
+        _ => {}
     }
     let message = page_error.map(ToString::to_string);
     let (request, _) = response.into_parts();

@@ -6,10 +6,14 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::ApiError;
+use actix::Addr;
+
+use crate::chat::lobby::Lobby;
 use crate::chat::messages::{ApiPost, Describe, ReadHistory};
 use crate::chat::registry::Registry;
 use crate::domain::{DisplayName, MessageText, RoomCode};
 use crate::startup::ApiFlood;
+use crate::storage::Keep;
 
 const DEFAULT_PAGE: usize = 50;
 const MAX_PAGE: usize = 500;
@@ -34,7 +38,7 @@ pub async fn create(
             .map_err(|err| ApiError::BadRequest(format!("invalid JSON body: {err}")))?;
         body.code.as_deref().map(RoomCode::parse).transpose()?
     };
-    let code = registry.create(requested)?;
+    let code = registry.create(requested).await?;
     let info = req.connection_info();
     let url = format!("{}://{}/r/{code}", info.scheme(), info.host());
     Ok(HttpResponse::Created()
@@ -48,7 +52,7 @@ pub async fn describe(
     code: web::Path<String>,
     registry: web::Data<Registry>,
 ) -> Result<HttpResponse, ApiError> {
-    let (code, lobby) = find(&code, &registry)?;
+    let (code, lobby) = find(&code, &registry).await?;
     let info = lobby
         .send(Describe)
         .await
@@ -59,10 +63,12 @@ pub async fn describe(
 #[derive(Deserialize)]
 pub struct Page {
     after: Option<u64>,
+    before: Option<u64>,
     limit: Option<usize>,
 }
 
-/// `GET /api/rooms/{code}/messages?after=SEQ&limit=N`.
+/// `GET /api/rooms/{code}/messages?after=SEQ&limit=N` pages forward from `after` (default: the
+/// start); with `before=SEQ` it pages backward, giving the newest `N` messages before that seq.
 #[tracing::instrument(skip_all, fields(room = %code))]
 pub async fn messages(
     code: web::Path<String>,
@@ -75,15 +81,22 @@ pub async fn messages(
             "`limit` must be between 1 and {MAX_PAGE}, not {limit}"
         )));
     }
-    let (code, lobby) = find(&code, &registry)?;
+    let (code, lobby) = find(&code, &registry).await?;
     let read = ReadHistory {
         after: page.after.unwrap_or(0),
+        before: page.before.unwrap_or(u64::MAX),
         limit,
+        // Paging backward keeps the messages nearest `before`; forward, those nearest `after`.
+        keep: if page.before.is_some() && page.after.is_none() {
+            Keep::Newest
+        } else {
+            Keep::Oldest
+        },
     };
     let messages = lobby
         .send(read)
         .await
-        .map_err(|_| ApiError::NoSuchRoom(code))?;
+        .map_err(|_| ApiError::NoSuchRoom(code))??;
     Ok(HttpResponse::Ok().json(json!({ "messages": messages })))
 }
 
@@ -110,7 +123,7 @@ pub async fn post_message(
     if let Some(ip) = req.peer_addr().map(|peer| peer.ip()) {
         flood.check_key(&ip).map_err(|_| ApiError::RateLimited)?;
     }
-    let (code, lobby) = find(&code, &registry)?;
+    let (code, lobby) = find(&code, &registry).await?;
     let message = lobby
         .send(post)
         .await
@@ -118,12 +131,9 @@ pub async fn post_message(
     Ok(HttpResponse::Created().json(message))
 }
 
-fn find(
-    code: &str,
-    registry: &Registry,
-) -> Result<(RoomCode, actix::Addr<crate::chat::lobby::Lobby>), ApiError> {
+async fn find(code: &str, registry: &Registry) -> Result<(RoomCode, Addr<Lobby>), ApiError> {
     let code = RoomCode::parse(code)?;
-    match registry.find(&code) {
+    match registry.open(&code).await? {
         Some(lobby) => Ok((code, lobby)),
         None => Err(ApiError::NoSuchRoom(code)),
     }

@@ -5,6 +5,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use super::ApiError;
+use actix_web_actors::ws::CloseCode;
+
 use crate::chat::messages::Close;
 use crate::chat::protocol::{CLOSE_BAD_REQUEST, CLOSE_NO_SUCH_ROOM};
 use crate::chat::registry::Registry;
@@ -49,11 +51,20 @@ pub async fn connect(
             )
         }
     };
-    match registry.find(&join.room) {
-        Some(lobby) => session::start(&req, payload, lobby, join, settings.into_inner()),
-        None => {
+    match registry.open(&join.room).await {
+        Ok(Some(lobby)) => session::start(&req, payload, lobby, join, settings.into_inner()),
+        Ok(None) => {
             let reason = format!("no room has the code {}", join.room);
             session::refuse(&req, payload, Close::new(CLOSE_NO_SUCH_ROOM, reason))
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "cannot open a room");
+            let reason = "rooms cannot be loaded right now; try again shortly";
+            session::refuse(
+                &req,
+                payload,
+                Close::new(u16::from(CloseCode::Again), reason),
+            )
         }
     }
 }

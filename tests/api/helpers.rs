@@ -7,6 +7,7 @@ use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
 use hubbub::config::Config;
 use hubbub::startup::Application;
+
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -26,33 +27,179 @@ pub struct TestApp {
     pub port: u16,
     pub address: String,
     pub http: reqwest::Client,
-    /// Dropping it stops the server.
-    _stop: tokio::sync::oneshot::Sender<()>,
+    /// The test's own database, which a restarted server can open again.
+    pub database: TestDatabase,
+    /// Sending on (or dropping) it stops the server; the handle says when it has finished.
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    stopped: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
-/// Starts the server on a free port with its default settings.
+/// Starts the server on a free port with its default settings and a database of its own.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(&[]).await
 }
 
 /// Starts the server with extra command-line flags, parsed exactly as `hubbub` parses them.
 pub async fn spawn_app_with(flags: &[&str]) -> TestApp {
+    spawn_app_on(TestDatabase::new().await, flags).await
+}
+
+/// Starts the server on an existing test database, as a restart would.
+pub async fn spawn_app_on(database: TestDatabase, flags: &[&str]) -> TestApp {
     LazyLock::force(&TRACING);
-    let args = ["hubbub", "--host", "127.0.0.1", "--port", "0"]
-        .iter()
-        .chain(flags);
-    let config = Config::try_parse_from(args).expect("test flags parse");
-    let app = Application::build(config).expect("the application builds");
+    let base = [
+        "hubbub",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--database-url",
+        &database.url,
+    ];
+    let config = Config::try_parse_from(base.iter().chain(flags)).expect("test flags parse");
+    let app = Application::build(config)
+        .await
+        .expect("the application builds");
     let port = app.port();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    actix_web::rt::spawn(app.run_until_stopped(async move {
+    let stopped = actix_web::rt::spawn(app.run_until_stopped(async move {
         let _ = stopped.await;
     }));
     TestApp {
         port,
         address: format!("http://127.0.0.1:{port}"),
         http: reqwest::Client::new(),
-        _stop: stop,
+        database,
+        stop: Some(stop),
+        stopped: Some(stopped),
+    }
+}
+
+/// A database for one test: a SQLite file in a temporary directory, or, when HUBBUB_TEST_POSTGRES
+/// names a PostgreSQL server (`postgres://127.0.0.1/test`), a fresh database created on it.
+#[derive(Clone)]
+pub struct TestDatabase {
+    pub url: String,
+    /// The PostgreSQL server's URL (to administer the test database), if it is one.
+    server: Option<String>,
+    /// Keeps the SQLite file's directory until the last clone is dropped.
+    _dir: Option<std::sync::Arc<tempfile::TempDir>>,
+}
+
+/// A database outage in progress; `end` lifts it.
+pub enum Outage {
+    /// Another connection holds SQLite's write lock.
+    SqliteLocked(sqlx::SqliteConnection),
+    /// The PostgreSQL test database refuses connections and its sessions were ended.
+    PostgresClosed { server: String, name: String },
+}
+
+impl TestDatabase {
+    pub async fn new() -> Self {
+        match std::env::var("HUBBUB_TEST_POSTGRES") {
+            Ok(server) => Self::postgres(&server).await,
+            Err(_) => {
+                let dir = tempfile::tempdir().expect("a temporary directory");
+                let url = format!("sqlite:{}", dir.path().join("hubbub.db").display());
+                Self {
+                    url,
+                    server: None,
+                    _dir: Some(std::sync::Arc::new(dir)),
+                }
+            }
+        }
+    }
+
+    async fn postgres(server: &str) -> Self {
+        let name = format!("hubbub_test_{}", uuid::Uuid::new_v4().simple());
+        admin(server, &format!("CREATE DATABASE {name}")).await;
+        let mut url = url::Url::parse(server).expect("HUBBUB_TEST_POSTGRES is a URL");
+        url.set_path(&name);
+        Self {
+            url: url.to_string(),
+            server: Some(server.to_owned()),
+            _dir: None,
+        }
+    }
+
+    /// Makes every write the server attempts fail until the outage ends.
+    pub async fn block_writes(&self) -> Outage {
+        use sqlx::Connection;
+        match &self.server {
+            None => {
+                let mut lock = sqlx::SqliteConnection::connect(&self.url)
+                    .await
+                    .expect("the test database opens");
+                sqlx::Executor::execute(&mut lock, "BEGIN EXCLUSIVE")
+                    .await
+                    .expect("the write lock is taken");
+                Outage::SqliteLocked(lock)
+            }
+            Some(server) => {
+                let name = self
+                    .url
+                    .rsplit('/')
+                    .next()
+                    .expect("a database name")
+                    .to_owned();
+                admin(
+                    server,
+                    &format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"),
+                )
+                .await;
+                let kick = format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'");
+                admin(server, &kick).await;
+                Outage::PostgresClosed {
+                    server: server.clone(),
+                    name,
+                }
+            }
+        }
+    }
+}
+
+impl Outage {
+    pub async fn end(self) {
+        match self {
+            Outage::SqliteLocked(mut lock) => {
+                sqlx::Executor::execute(&mut lock, "ROLLBACK")
+                    .await
+                    .expect("the write lock is released");
+            }
+            Outage::PostgresClosed { server, name } => {
+                admin(
+                    &server,
+                    &format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"),
+                )
+                .await;
+            }
+        }
+    }
+}
+
+async fn admin(server: &str, sql: &str) {
+    use sqlx::Connection;
+    let mut connection = sqlx::PgConnection::connect(server)
+        .await
+        .expect("the test PostgreSQL server answers");
+    sqlx::Executor::execute(&mut connection, sql)
+        .await
+        .expect("an administrative statement runs");
+}
+
+impl TestApp {
+    /// Stops the server as SIGTERM would, and waits until it has flushed storage and exited.
+    pub async fn stop(mut self) -> TestDatabase {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(stopped) = self.stopped.take() {
+            stopped
+                .await
+                .expect("the server task ends")
+                .expect("the server stops cleanly");
+        }
+        self.database.clone()
     }
 }
 

@@ -8,3 +8,4 @@ mod limits;
 mod origin;
 mod resume;
 mod rooms_api;
+mod storage;

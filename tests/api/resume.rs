@@ -114,9 +114,9 @@ async fn resume_keeps_the_identitys_name() {
     assert_eq!(back.welcome["you"]["name"], "Annie");
 }
 
-/// With a history smaller than what was missed, the welcome says some messages are gone.
+/// A resume reaching back past the messages held in memory is replayed from storage, without a gap.
 #[actix_web::test]
-async fn resume_past_the_history_says_truncated() {
+async fn resume_past_memory_replays_from_storage() {
     let app = crate::helpers::spawn_app_with(&["--history-size", "3"]).await;
     let code = app.create_room().await;
     let mut ann = app.join(&code, "ann").await;
@@ -127,6 +127,30 @@ async fn resume_past_the_history_says_truncated() {
 
     let bob = app.join_with(&code, "name=bob&since=1").await;
 
-    assert_eq!(seqs(&bob.welcome), [4, 5, 6]);
+    assert_eq!(seqs(&bob.welcome), [2, 3, 4, 5, 6]);
+    assert_eq!(bob.welcome["truncated"], false);
+}
+
+/// Past the replay bound (1,000 messages) the welcome holds the newest 1,000 and says the rest are missing.
+#[actix_web::test]
+async fn resume_past_the_replay_bound_says_truncated() {
+    let app =
+        crate::helpers::spawn_app_with(&["--rate-limit", "100000", "--rate-burst", "100000"]).await;
+    let code = app.create_room().await;
+    for i in 1..=1_005 {
+        let body = json!({ "name": "bot", "text": format!("m{i}") });
+        assert_eq!(
+            app.post_json(&format!("/api/rooms/{code}/messages"), &body)
+                .await
+                .status(),
+            201
+        );
+    }
+
+    let bob = app.join_with(&code, "name=bob&since=1").await;
+
+    let replayed = seqs(&bob.welcome);
+    assert_eq!(replayed.len(), 1_000);
+    assert_eq!((replayed[0], replayed[999]), (6, 1_005));
     assert_eq!(bob.welcome["truncated"], true);
 }

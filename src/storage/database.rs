@@ -1,0 +1,376 @@
+//! The SQL: one code path for SQLite and PostgreSQL through sqlx's Any driver.
+//!
+//! Placeholders are written `$1`, `$2`, … in order of appearance: PostgreSQL needs them numbered and
+//! SQLite reads `$N` as a named parameter, so `?` would break PostgreSQL and reordering would break SQLite.
+
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
+use uuid::Uuid;
+
+use crate::domain::{ChatMessage, DisplayName, MessageRef, MessageText, RoomCode, Timestamp, User};
+
+/// How long a query waits for a free connection before the attempt counts as a failure.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+/// SQLite waits this long on a lock held by another connection or process before giving up.
+const SQLITE_BUSY_TIMEOUT_MS: u32 = 2_000;
+
+#[derive(Clone)]
+pub struct Database {
+    pool: AnyPool,
+}
+
+/// What storage knows about a room, enough to bring its lobby back.
+pub struct StoredRoom {
+    pub created_at: Timestamp,
+    /// The highest seq stored, 0 for a room without messages.
+    pub last_seq: u64,
+}
+
+/// Which end of a range of messages a limited read keeps.
+#[derive(Debug, Clone, Copy)]
+pub enum Keep {
+    Oldest,
+    Newest,
+}
+
+/// A unit of work for one transaction: rooms to create and messages to store, in order.
+#[derive(Default)]
+pub struct Batch<'a> {
+    pub rooms: Vec<(&'a RoomCode, Timestamp)>,
+    pub messages: Vec<&'a ChatMessage>,
+}
+
+impl Database {
+    /// Connects and brings the schema up to date; `url` is `sqlite:…` or `postgres://…`.
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        sqlx::any::install_default_drivers();
+        let url = with_create_mode(url);
+        let in_memory = url.contains(":memory:");
+        let pool = AnyPoolOptions::new()
+            // Each connection to `sqlite::memory:` is a database of its own: keep exactly one, forever.
+            .max_connections(if in_memory { 1 } else { 8 })
+            .min_connections(u32::from(in_memory))
+            .idle_timeout((!in_memory).then_some(Duration::from_secs(600)))
+            .max_lifetime((!in_memory).then_some(Duration::from_secs(1800)))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .after_connect(|connection, _| {
+                Box::pin(async move {
+                    if connection.backend_name() == "SQLite" {
+                        // WAL lets readers work while the writer commits; NORMAL sync is durable across
+                        // process crashes (only an OS crash can lose the last commits) at a fraction of FULL's cost.
+                        connection.execute("PRAGMA journal_mode = WAL").await?;
+                        connection.execute("PRAGMA synchronous = NORMAL").await?;
+                        let busy = format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}");
+                        connection.execute(busy.as_str()).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await
+            .with_context(|| format!("cannot open the database at {}", redact(&url)))?;
+        sqlx::migrate!("src/storage/migrations")
+            .run(&pool)
+            .await
+            .context("cannot bring the database schema up to date")?;
+        Ok(Self { pool })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub async fn ping(&self) -> anyhow::Result<()> {
+        self.pool
+            .execute("SELECT 1")
+            .await
+            .context("the database does not answer")?;
+        Ok(())
+    }
+
+    pub async fn room(&self, code: &RoomCode) -> anyhow::Result<Option<StoredRoom>> {
+        let row = sqlx::query(
+            "SELECT created_at, (SELECT MAX(seq) FROM messages WHERE room = $1) AS last_seq \
+             FROM rooms WHERE code = $2",
+        )
+        .bind(code.as_str())
+        .bind(code.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .context("failed to read a room")?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let created_at: i64 = row.try_get("created_at")?;
+        let last_seq: Option<i64> = row.try_get("last_seq")?;
+        Ok(Some(StoredRoom {
+            created_at: Timestamp::from_millis(created_at)
+                .context("a room's created_at is out of range")?,
+            last_seq: last_seq
+                .map_or(Ok(0), u64::try_from)
+                .context("a negative seq is stored")?,
+        }))
+    }
+
+    /// Messages with `after < seq < before`, at most `limit`, in seq order, keeping the `keep` end.
+    pub async fn messages(
+        &self,
+        room: &RoomCode,
+        after: u64,
+        before: u64,
+        limit: usize,
+        keep: Keep,
+    ) -> anyhow::Result<Vec<ChatMessage>> {
+        let order = match keep {
+            Keep::Oldest => "ASC",
+            Keep::Newest => "DESC",
+        };
+        let sql = format!(
+            "SELECT seq, id, sender_id, sender_name, text, ts, ref FROM messages \
+             WHERE room = $1 AND seq > $2 AND seq < $3 ORDER BY seq {order} LIMIT $4"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(room.as_str())
+            .bind(seq_param(after))
+            .bind(seq_param(before))
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .context("failed to read messages")?;
+        let mut messages = rows
+            .iter()
+            .map(|row| message_from_row(room, row))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        if let Keep::Newest = keep {
+            messages.reverse();
+        }
+        Ok(messages)
+    }
+
+    /// Stores a batch in one transaction: one commit (one fsync) for all of it. Writing a row that
+    /// is already there does nothing, so a batch whose commit was not acknowledged can be retried.
+    pub async fn write(&self, batch: &Batch<'_>) -> anyhow::Result<()> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .context("cannot start a transaction")?;
+        for (code, created_at) in &batch.rooms {
+            sqlx::query(
+                "INSERT INTO rooms (code, created_at, last_activity) VALUES ($1, $2, $3) \
+                 ON CONFLICT (code) DO NOTHING",
+            )
+            .bind(code.as_str())
+            .bind(created_at.as_millis())
+            .bind(created_at.as_millis())
+            .execute(&mut *tx)
+            .await
+            .context("failed to store a room")?;
+        }
+        // Multi-row inserts, in chunks that stay under SQLite's limit on bound parameters.
+        for chunk in batch.messages.chunks(100) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let n = i * 8;
+                    format!(
+                        "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                        n + 1,
+                        n + 2,
+                        n + 3,
+                        n + 4,
+                        n + 5,
+                        n + 6,
+                        n + 7,
+                        n + 8
+                    )
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO messages (room, seq, id, sender_id, sender_name, text, ts, ref) VALUES {} \
+                 ON CONFLICT (room, seq) DO NOTHING",
+                values.join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for message in chunk {
+                query = query
+                    .bind(message.room.as_str())
+                    .bind(seq_param(message.seq))
+                    .bind(message.id.to_string())
+                    .bind(message.from.id.to_string())
+                    .bind(message.from.name.as_str())
+                    .bind(message.text.as_str())
+                    .bind(message.ts.as_millis())
+                    .bind(message.reference.as_ref().map(|r| r.as_str().to_owned()));
+            }
+            query
+                .execute(&mut *tx)
+                .await
+                .context("failed to store messages")?;
+        }
+        for message in latest_per_room(&batch.messages) {
+            sqlx::query(
+                "UPDATE rooms SET last_activity = $1 WHERE code = $2 AND last_activity < $3",
+            )
+            .bind(message.ts.as_millis())
+            .bind(message.room.as_str())
+            .bind(message.ts.as_millis())
+            .execute(&mut *tx)
+            .await
+            .context("failed to update a room's last activity")?;
+        }
+        tx.commit().await.context("failed to commit")?;
+        Ok(())
+    }
+
+    /// Rooms whose last activity is older than `cutoff`.
+    pub async fn inactive_rooms(&self, cutoff: Timestamp) -> anyhow::Result<Vec<RoomCode>> {
+        let rows = sqlx::query("SELECT code FROM rooms WHERE last_activity < $1")
+            .bind(cutoff.as_millis())
+            .fetch_all(&self.pool)
+            .await
+            .context("failed to list inactive rooms")?;
+        rows.iter()
+            .map(|row| {
+                let code: String = row.try_get("code")?;
+                RoomCode::parse(&code)
+                    .map_err(|invalid| anyhow::anyhow!("stored room code {code:?}: {invalid}"))
+            })
+            .collect()
+    }
+
+    /// Deletes a room and all its messages.
+    pub async fn delete_room(&self, code: &RoomCode) -> anyhow::Result<()> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .context("cannot start a transaction")?;
+        for sql in [
+            "DELETE FROM messages WHERE room = $1",
+            "DELETE FROM rooms WHERE code = $1",
+        ] {
+            sqlx::query(sql)
+                .bind(code.as_str())
+                .execute(&mut *tx)
+                .await
+                .context("failed to delete a room")?;
+        }
+        tx.commit()
+            .await
+            .context("failed to commit a room's deletion")?;
+        Ok(())
+    }
+}
+
+/// The newest message of each room in the batch (batches are in seq order).
+fn latest_per_room<'a>(messages: &[&'a ChatMessage]) -> Vec<&'a ChatMessage> {
+    let mut latest: Vec<&ChatMessage> = Vec::new();
+    for message in messages {
+        match latest.iter_mut().find(|m| m.room == message.room) {
+            Some(slot) => *slot = message,
+            None => latest.push(message),
+        }
+    }
+    latest
+}
+
+/// Seqs are u64 in the protocol and BIGINT in SQL; past i64::MAX (never reached) they saturate.
+fn seq_param(seq: u64) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
+}
+
+fn message_from_row(room: &RoomCode, row: &AnyRow) -> anyhow::Result<ChatMessage> {
+    let text = |column: &str| -> anyhow::Result<String> { Ok(row.try_get::<String, _>(column)?) };
+    let seq: i64 = row.try_get("seq")?;
+    let ts: i64 = row.try_get("ts")?;
+    let reference: Option<String> = row.try_get("ref")?;
+    let invalid = |what: &str| anyhow::anyhow!("a stored message has an invalid {what}");
+    Ok(ChatMessage {
+        id: Uuid::parse_str(&text("id")?).map_err(|_| invalid("id"))?,
+        seq: u64::try_from(seq).map_err(|_| invalid("seq"))?,
+        room: room.clone(),
+        from: User {
+            id: Uuid::parse_str(&text("sender_id")?).map_err(|_| invalid("sender id"))?,
+            name: DisplayName::parse(&text("sender_name")?).map_err(|_| invalid("sender name"))?,
+        },
+        text: MessageText::parse(&text("text")?).map_err(|_| invalid("text"))?,
+        ts: Timestamp::from_millis(ts).ok_or_else(|| invalid("timestamp"))?,
+        reference: reference
+            .map(MessageRef::parse)
+            .transpose()
+            .map_err(|_| invalid("ref"))?,
+    })
+}
+
+/// SQLite opens a missing file only when asked to create it.
+fn with_create_mode(url: &str) -> String {
+    if !url.starts_with("sqlite:") || url.contains(":memory:") || url.contains("mode=") {
+        return url.to_owned();
+    }
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}mode=rwc")
+}
+
+/// A database URL fit for logs: the password, if any, replaced.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Checks that a URL names a backend this build speaks, before anything tries to connect.
+pub fn check_url(url: &str) -> anyhow::Result<()> {
+    if url.starts_with("sqlite:")
+        || url.starts_with("postgres://")
+        || url.starts_with("postgresql://")
+    {
+        Ok(())
+    } else {
+        bail!(
+            "--database-url must start with sqlite: or postgres://, not {}",
+            redact(url)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_files_are_created_when_missing() {
+        assert_eq!(
+            with_create_mode("sqlite:hubbub.db"),
+            "sqlite:hubbub.db?mode=rwc"
+        );
+        assert_eq!(
+            with_create_mode("sqlite:a.db?cache=shared"),
+            "sqlite:a.db?cache=shared&mode=rwc"
+        );
+        assert_eq!(with_create_mode("sqlite::memory:"), "sqlite::memory:");
+        assert_eq!(with_create_mode("postgres://h/db"), "postgres://h/db");
+    }
+
+    #[test]
+    fn passwords_never_reach_the_logs() {
+        assert_eq!(
+            redact("postgres://ann:secret@db/hubbub"),
+            "postgres://ann:***@db/hubbub"
+        );
+        assert_eq!(redact("sqlite:hubbub.db"), "sqlite:hubbub.db");
+    }
+
+    #[test]
+    fn only_sqlite_and_postgres_urls_are_accepted() {
+        assert!(check_url("sqlite:x.db").is_ok());
+        assert!(check_url("postgres://localhost/test").is_ok());
+        assert!(check_url("mysql://localhost/test").is_err());
+    }
+}

@@ -1,0 +1,112 @@
+//! Durable rooms and messages: SQLite by default, PostgreSQL when the URL says so.
+//!
+//! Reads (a room coming back, history beyond memory) go straight to the database; writes go
+//! through the [`writer`], off the fan-out path, so storage never slows or stops a room.
+
+mod database;
+mod health;
+mod writer;
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+pub use database::{check_url, redact, Keep, StoredRoom};
+pub use health::HealthReport;
+
+use crate::domain::{ChatMessage, RoomCode, Timestamp};
+use database::Database;
+use health::Health;
+use writer::{Command, Writer};
+
+/// Reading from storage failed; the room may exist, but cannot be loaded right now.
+#[derive(Debug, thiserror::Error)]
+#[error("storage is unavailable: {0:#}")]
+pub struct StorageError(#[from] anyhow::Error);
+
+/// A handle on the database and its writer; cheap to clone.
+#[derive(Clone)]
+pub struct Storage {
+    database: Database,
+    commands: mpsc::UnboundedSender<Command>,
+    health: Arc<Health>,
+}
+
+impl Storage {
+    /// Connects, migrates, and starts the writer on the current runtime. `buffer` bounds the
+    /// messages held for writing while the database is failing.
+    pub async fn open(url: &str, buffer: usize) -> anyhow::Result<Self> {
+        let database = Database::connect(url).await?;
+        let (commands, receiver) = mpsc::unbounded_channel();
+        let health = Arc::new(Health::default());
+        let writer = Writer::new(database.clone(), receiver, buffer, Arc::clone(&health));
+        actix_web::rt::spawn(writer.run());
+        Ok(Self {
+            database,
+            commands,
+            health,
+        })
+    }
+
+    pub fn create_room(&self, code: RoomCode, created_at: Timestamp) {
+        self.send(Command::CreateRoom { code, created_at });
+    }
+
+    /// Queues a message; `settled` is raised to its seq once it is stored (or given up on).
+    pub fn persist(&self, message: ChatMessage, settled: Arc<AtomicU64>) {
+        self.send(Command::Persist { message, settled });
+    }
+
+    /// Waits until everything queued before this call is stored.
+    pub async fn flush(&self) {
+        let (done, flushed) = oneshot::channel();
+        self.send(Command::Flush(done));
+        let _ = flushed.await;
+    }
+
+    /// Closes the database's connections; called once, after the final flush.
+    pub async fn close(&self) {
+        self.database.close().await;
+    }
+
+    fn send(&self, command: Command) {
+        // The writer runs until the last Storage handle is dropped, so it is there to receive.
+        let _ = self.commands.send(command);
+    }
+
+    pub async fn room(&self, code: &RoomCode) -> Result<Option<StoredRoom>, StorageError> {
+        Ok(self.database.room(code).await?)
+    }
+
+    /// Stored messages with `after < seq < before`, the `limit` nearest the `keep` end, in seq order.
+    pub async fn messages(
+        &self,
+        room: &RoomCode,
+        after: u64,
+        before: u64,
+        limit: usize,
+        keep: Keep,
+    ) -> Result<Vec<ChatMessage>, StorageError> {
+        Ok(self
+            .database
+            .messages(room, after, before, limit, keep)
+            .await?)
+    }
+
+    pub async fn inactive_rooms(&self, cutoff: Timestamp) -> Result<Vec<RoomCode>, StorageError> {
+        Ok(self.database.inactive_rooms(cutoff).await?)
+    }
+
+    pub async fn delete_room(&self, code: &RoomCode) -> Result<(), StorageError> {
+        Ok(self.database.delete_room(code).await?)
+    }
+
+    pub async fn ping(&self) -> Result<(), StorageError> {
+        Ok(self.database.ping().await?)
+    }
+
+    pub fn health(&self) -> HealthReport {
+        self.health.report()
+    }
+}

@@ -1,0 +1,227 @@
+//! The writer: persists rooms and messages off the fan-out path, in batches, retrying through outages.
+//!
+//! Lobbies hand it work over an unbounded channel and never wait. It moves the work into a bounded
+//! buffer and commits whatever has gathered while the previous commit ran (group commit): at low load
+//! each message is written at once, at high load one transaction carries hundreds.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::database::{Batch, Database};
+use super::health::Health;
+use crate::domain::{ChatMessage, RoomCode, Timestamp};
+
+/// The most messages one transaction carries.
+const MAX_BATCH: usize = 1_000;
+/// Retry delays after a failed commit double from the first to the last.
+const RETRY_FIRST: Duration = Duration::from_millis(100);
+const RETRY_LAST: Duration = Duration::from_secs(5);
+/// At most one "dropped messages" log line per this interval, however many are dropped.
+const DROP_LOG_INTERVAL: Duration = Duration::from_secs(5);
+
+pub enum Command {
+    CreateRoom {
+        code: RoomCode,
+        created_at: Timestamp,
+    },
+    Persist {
+        message: ChatMessage,
+        settled: Arc<AtomicU64>,
+    },
+    /// Answered once everything sent before it is stored (or dropped).
+    Flush(oneshot::Sender<()>),
+}
+
+type Write = Pin<Box<dyn Future<Output = (Vec<Command>, anyhow::Result<()>)> + Send>>;
+
+pub struct Writer {
+    database: Database,
+    commands: mpsc::UnboundedReceiver<Command>,
+    buffer: VecDeque<Command>,
+    /// Messages in `buffer` or in the batch being written; at most `capacity`.
+    unwritten: usize,
+    capacity: usize,
+    health: Arc<Health>,
+    retry_delay: Duration,
+    last_drop_log: Option<Instant>,
+}
+
+impl Writer {
+    pub fn new(
+        database: Database,
+        commands: mpsc::UnboundedReceiver<Command>,
+        capacity: usize,
+        health: Arc<Health>,
+    ) -> Self {
+        Self {
+            database,
+            commands,
+            buffer: VecDeque::new(),
+            unwritten: 0,
+            capacity,
+            health,
+            retry_delay: RETRY_FIRST,
+            last_drop_log: None,
+        }
+    }
+
+    /// Runs until every sender is gone and everything received is written.
+    pub async fn run(mut self) {
+        let mut writing: Option<Write> = None;
+        let mut retry_at: Option<tokio::time::Instant> = None;
+        let mut open = true;
+        loop {
+            // A flush is answered only between writes: a marker at the front while a batch is still
+            // committing would otherwise be acknowledged before that batch is stored.
+            if writing.is_none() {
+                self.answer_flushes();
+                if retry_at.is_none() {
+                    writing = self.next_write();
+                }
+            }
+            if !open && writing.is_none() && self.buffer.is_empty() {
+                return;
+            }
+            tokio::select! {
+                command = self.commands.recv(), if open => match command {
+                    Some(command) => self.accept(command),
+                    None => open = false,
+                },
+                (batch, result) = in_flight(&mut writing) => {
+                    writing = None;
+                    if let Err(err) = result {
+                        retry_at = Some(tokio::time::Instant::now() + self.retry_delay);
+                        self.failed(batch, &err);
+                    } else {
+                        self.written(batch);
+                    }
+                },
+                () = sleep_until(retry_at) => retry_at = None,
+            }
+        }
+    }
+
+    fn accept(&mut self, command: Command) {
+        if let Command::Persist { .. } = command {
+            if self.unwritten == self.capacity {
+                self.drop_oldest();
+            }
+            self.unwritten += 1;
+        }
+        self.buffer.push_back(command);
+        self.health.set_pending(self.unwritten);
+    }
+
+    /// Makes room in a full buffer by giving up its oldest message; rooms and flushes are kept.
+    fn drop_oldest(&mut self) {
+        let Some(index) = self
+            .buffer
+            .iter()
+            .position(|c| matches!(c, Command::Persist { .. }))
+        else {
+            return; // every unwritten message is in the batch being written
+        };
+        if let Some(Command::Persist { message, settled }) = self.buffer.remove(index) {
+            settled.fetch_max(message.seq, Ordering::Release);
+            self.unwritten -= 1;
+            let dropped = self.health.count_dropped();
+            if self
+                .last_drop_log
+                .is_none_or(|at| at.elapsed() >= DROP_LOG_INTERVAL)
+            {
+                self.last_drop_log = Some(Instant::now());
+                tracing::error!(
+                    dropped,
+                    capacity = self.capacity,
+                    "storage buffer full: oldest unwritten messages dropped"
+                );
+            }
+        }
+    }
+
+    fn answer_flushes(&mut self) {
+        while let Some(Command::Flush(_)) = self.buffer.front() {
+            if let Some(Command::Flush(done)) = self.buffer.pop_front() {
+                let _ = done.send(());
+            }
+        }
+    }
+
+    /// Takes everything up to the next flush marker, at most `MAX_BATCH` messages, as one transaction.
+    fn next_write(&mut self) -> Option<Write> {
+        let mut batch = Vec::new();
+        let mut messages = 0;
+        while let Some(command) = self.buffer.front() {
+            match command {
+                Command::Flush(_) => break,
+                Command::Persist { .. } if messages == MAX_BATCH => break,
+                Command::Persist { .. } => messages += 1,
+                Command::CreateRoom { .. } => {}
+            }
+            batch.extend(self.buffer.pop_front());
+        }
+        if batch.is_empty() {
+            return None;
+        }
+        let database = self.database.clone();
+        Some(Box::pin(async move {
+            let result = database.write(&as_batch(&batch)).await;
+            (batch, result)
+        }))
+    }
+
+    fn written(&mut self, batch: Vec<Command>) {
+        for command in &batch {
+            if let Command::Persist { message, settled } = command {
+                settled.fetch_max(message.seq, Ordering::Release);
+                self.unwritten -= 1;
+            }
+        }
+        self.retry_delay = RETRY_FIRST;
+        self.health.set_pending(self.unwritten);
+        if self.health.recovered() {
+            tracing::info!("storage recovered");
+        }
+    }
+
+    fn failed(&mut self, batch: Vec<Command>, err: &anyhow::Error) {
+        tracing::warn!(error = format!("{err:#}"), retry_in = ?self.retry_delay, "storage write failed; the rooms carry on live");
+        self.health.failed(err);
+        self.retry_delay = (self.retry_delay * 2).min(RETRY_LAST);
+        for command in batch.into_iter().rev() {
+            self.buffer.push_front(command);
+        }
+    }
+}
+
+fn as_batch(commands: &[Command]) -> Batch<'_> {
+    let mut batch = Batch::default();
+    for command in commands {
+        match command {
+            Command::CreateRoom { code, created_at } => batch.rooms.push((code, *created_at)),
+            Command::Persist { message, .. } => batch.messages.push(message),
+            Command::Flush(_) => {}
+        }
+    }
+    batch
+}
+
+async fn in_flight(writing: &mut Option<Write>) -> (Vec<Command>, anyhow::Result<()>) {
+    match writing {
+        Some(write) => write.await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}

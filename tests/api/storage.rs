@@ -1,0 +1,300 @@
+//! Durability: rooms and messages survive restarts, replay from storage, page backward, expire, and
+//! a failing database never stops a room.
+
+use std::process::{Child, Command};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::helpers::{spawn_app, spawn_app_on, spawn_app_with, TestApp, TestDatabase, PATIENCE};
+
+async fn history_texts(app: &TestApp, code: &str, query: &str) -> Vec<String> {
+    let page: Value = app
+        .get(&format!("/api/rooms/{code}/messages{query}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Everything acknowledged before a clean stop is there after a restart, and seqs carry on.
+#[actix_web::test]
+async fn a_restart_keeps_rooms_history_and_seqs() {
+    let app = spawn_app().await;
+    let code = app.create_room().await;
+    let mut ann = app.join(&code, "ann").await;
+    for text in ["one", "two", "three"] {
+        ann.say(text).await;
+        ann.expect("message").await;
+    }
+    let secret = ann.resume_secret().to_owned();
+    drop(ann);
+
+    let app = spawn_app_on(app.stop().await, &[]).await;
+    let mut bob = app.join(&code, "bob").await;
+    bob.say("four").await;
+
+    let history: Vec<_> = bob.welcome["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].clone())
+        .collect();
+    assert_eq!(history, ["one", "two", "three"]);
+    assert_eq!(
+        bob.expect("message").await["seq"],
+        4,
+        "seqs continue where they stopped"
+    );
+    let back = app
+        .join_with(&code, &format!("name=ann&resume={secret}&since=2"))
+        .await;
+    let missed: Vec<_> = back.welcome["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["seq"].clone())
+        .collect();
+    assert_eq!(
+        missed,
+        [json!(3), json!(4)],
+        "exactly what was missed, across the restart"
+    );
+    assert_eq!(back.welcome["truncated"], false);
+}
+
+/// A room created and left unused is still there after a restart, within the retention period.
+#[actix_web::test]
+async fn an_empty_room_survives_a_restart() {
+    let app = spawn_app().await;
+    let code = app.create_room().await;
+
+    let app = spawn_app_on(app.stop().await, &[]).await;
+
+    assert_eq!(app.get(&format!("/api/rooms/{code}")).await.status(), 200);
+    assert_eq!(
+        app.post_json("/api/rooms", &json!({ "code": code }))
+            .await
+            .status(),
+        409
+    );
+}
+
+#[actix_web::test]
+async fn history_pages_backward_with_before() {
+    let app = spawn_app_with(&[
+        "--rate-limit",
+        "1000",
+        "--rate-burst",
+        "1000",
+        "--history-size",
+        "5",
+    ])
+    .await;
+    let code = app.create_room().await;
+    for i in 1..=30 {
+        let body = json!({ "name": "bot", "text": format!("m{i}") });
+        app.post_json(&format!("/api/rooms/{code}/messages"), &body)
+            .await;
+    }
+
+    assert_eq!(
+        history_texts(&app, &code, "?before=11&limit=3").await,
+        ["m8", "m9", "m10"]
+    );
+    assert_eq!(history_texts(&app, &code, "?before=3").await, ["m1", "m2"]);
+    assert_eq!(
+        history_texts(&app, &code, "?after=26").await,
+        ["m27", "m28", "m29", "m30"]
+    );
+    assert_eq!(
+        history_texts(&app, &code, "?after=4&before=8").await,
+        ["m5", "m6", "m7"]
+    );
+}
+
+/// Rooms unused for the retention period are deleted with their messages; used ones are kept.
+#[actix_web::test]
+async fn rooms_past_retention_are_deleted() {
+    let app = spawn_app_with(&["--retention", "1s", "--room-idle-timeout", "100ms"]).await;
+    let unused = app.create_room().await;
+    let used = app.create_room().await;
+    let _ann = app.join(&used, "ann").await;
+
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+
+    assert_eq!(app.get(&format!("/api/rooms/{unused}")).await.status(), 404);
+    assert_eq!(
+        app.get(&format!("/api/rooms/{used}")).await.status(),
+        200,
+        "a live room is never swept"
+    );
+}
+
+/// While the database refuses writes the room keeps delivering and /healthz says degraded; once it
+/// is back, everything held is written and nothing was lost.
+#[actix_web::test]
+async fn a_failing_database_degrades_but_never_stops_the_room() {
+    let app = spawn_app().await;
+    let code = app.create_room().await;
+    let mut ann = app.join(&code, "ann").await;
+    let mut bob = app.join(&code, "bob").await;
+    ann.expect("joined").await;
+    ann.say("before").await;
+    bob.expect("message").await;
+
+    let outage = app.database.block_writes().await;
+    for text in ["during one", "during two"] {
+        ann.say(text).await;
+        assert_eq!(
+            bob.expect("message").await["text"],
+            text,
+            "live delivery goes on"
+        );
+    }
+    let degraded = wait_for_health(&app, "degraded").await;
+    assert!(
+        degraded["storage"]["pending"].as_u64().unwrap() >= 2,
+        "{degraded}"
+    );
+    assert!(degraded["storage"]["error"].is_string(), "{degraded}");
+    outage.end().await;
+
+    wait_for_health(&app, "ok").await;
+    drop((ann, bob));
+    let app = spawn_app_on(app.stop().await, &[]).await;
+    assert_eq!(
+        history_texts(&app, &code, "").await,
+        ["before", "during one", "during two"]
+    );
+}
+
+async fn wait_for_health(app: &TestApp, status: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + PATIENCE * 2;
+    loop {
+        let health: Value = app.get("/healthz").await.json().await.unwrap();
+        if health["status"] == status {
+            return health;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "healthz never said {status}: {health}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The real binary, stopped with SIGTERM, flushes before it exits; started again, it has everything.
+#[actix_web::test]
+async fn the_binary_flushes_on_sigterm() {
+    let database = TestDatabase::new().await;
+    let server = Binary::start(&database).await;
+    let created = server.call(reqwest::Method::POST, "/api/rooms", None).await;
+    let code = created["code"].as_str().unwrap();
+    for i in 1..=20 {
+        let body = json!({ "name": "bot", "text": format!("m{i}") });
+        server
+            .call(
+                reqwest::Method::POST,
+                &format!("/api/rooms/{code}/messages"),
+                Some(body),
+            )
+            .await;
+    }
+
+    let status = server.terminate();
+    let again = Binary::start(&database).await;
+    let page = again
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/rooms/{code}/messages"),
+            None,
+        )
+        .await;
+    again.terminate();
+
+    assert!(status.success(), "exit status {status}");
+    assert_eq!(page["messages"].as_array().unwrap().len(), 20);
+}
+
+/// The `hubbub` binary itself, running as a separate process.
+struct Binary {
+    process: Child,
+    url: String,
+    http: reqwest::Client,
+}
+
+impl Binary {
+    async fn start(database: &TestDatabase) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let process = Command::new(env!("CARGO_BIN_EXE_hubbub"))
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--log-level",
+                "warn",
+            ])
+            .args([
+                "--database-url",
+                &database.url,
+                "--rate-limit",
+                "1000",
+                "--rate-burst",
+                "1000",
+            ])
+            .spawn()
+            .expect("the hubbub binary starts");
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while reqwest::get(format!("{url}/healthz")).await.is_err() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the binary never answered"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Self {
+            process,
+            url,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Makes a request that must succeed and returns its JSON body.
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut request = self.http.request(method, format!("{}{path}", self.url));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the binary answers");
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+        response.json().await.expect("a JSON body")
+    }
+
+    /// Sends SIGTERM, as a container runtime does, and waits for the exit.
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.process.id().to_string();
+        assert!(Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+        self.process.wait().expect("the binary exits")
+    }
+}
