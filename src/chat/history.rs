@@ -18,17 +18,24 @@ impl History {
             capacity,
         };
         for message in recent {
-            history.push(message);
+            history.push(message, u64::MAX);
         }
         history
     }
 
-    /// Appends a message and returns it as kept.
-    pub fn push(&mut self, message: ChatMessage) -> &ChatMessage {
-        if self.messages.len() == self.capacity {
+    /// Appends a message and returns it as kept. Past capacity the oldest messages leave, but only
+    /// those stored (seq up to `stored_through`): until then memory is the only copy a replay can read.
+    /// The storage writer's own bound settles what it cannot keep, so this stays bounded too.
+    pub fn push(&mut self, message: ChatMessage, stored_through: u64) -> &ChatMessage {
+        self.messages.push_back(message);
+        while self.messages.len() > self.capacity
+            && self
+                .messages
+                .front()
+                .is_some_and(|oldest| oldest.seq <= stored_through)
+        {
             self.messages.pop_front();
         }
-        self.messages.push_back(message);
         &self.messages[self.messages.len() - 1]
     }
 
@@ -81,6 +88,17 @@ mod tests {
     #[test]
     fn the_oldest_messages_fall_off_at_capacity() {
         assert_eq!(seqs(&filled(3, 5).latest(10)), [3, 4, 5]);
+    }
+
+    #[test]
+    fn messages_not_yet_stored_are_kept_past_capacity() {
+        let mut history = History::new(2, Vec::new());
+        for seq in 1..=4 {
+            history.push(message(seq), 1);
+        }
+        assert_eq!(seqs(&history.latest(10)), [2, 3, 4]);
+        history.push(message(5), 5);
+        assert_eq!(seqs(&history.latest(10)), [4, 5]);
     }
 
     #[test]

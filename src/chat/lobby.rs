@@ -212,7 +212,8 @@ impl Lobby {
         self.broadcast(&ServerFrame::Message(&message).encode(), None);
         self.storage
             .persist(message.clone(), Arc::clone(&self.settled));
-        self.history.push(message)
+        self.history
+            .push(message, self.settled.load(Ordering::Acquire))
     }
 
     /// Sends one encoded frame to every member but `except`, evicting members whose backlog is full.

@@ -41,7 +41,9 @@ impl Storage {
         let (commands, receiver) = mpsc::unbounded_channel();
         let health = Arc::new(Health::default());
         let writer = Writer::new(database.clone(), receiver, buffer, Arc::clone(&health));
-        actix_web::rt::spawn(writer.run());
+        // On Tokio itself rather than actix's local task set: if the runtime ends mid-write, the
+        // writer is then dropped inside it, as sqlx needs to return its connection to the pool.
+        tokio::spawn(writer.run());
         Ok(Self {
             database,
             commands,
