@@ -13,6 +13,9 @@ const GROUP_WINDOW_MS = 5 * 60 * 1000;
 /** How long "x is typing…" stays up without a new typing event (the server relays one per 2 s). */
 const TYPING_SHOWN_MS = 5000;
 const TYPING_SEND_EVERY_MS = 2000;
+/** Scrolling this close to the top of the log loads the page of messages before the oldest shown. */
+const LOAD_OLDER_WITHIN_PX = 80;
+const OLDER_PAGE = 50;
 /** Reconnect backoff: doubling from the base up to the cap, each delay jittered by ±50%. */
 const RETRY_BASE_MS = 500;
 const RETRY_MAX_MS = 15000;
@@ -36,6 +39,9 @@ const session = {
   resume: sessionStorage.getItem(RESUME_KEY),
   /** The highest seq shown; a reconnect asks for everything after it. */
   lastSeq: null,
+  /** The lowest seq shown; scrolling up asks for the messages before it. */
+  firstSeq: null,
+  loadingOlder: false,
   attempts: 0,
   leaving: false,
   /** "join" or "rename": what the name dialog is for. */
@@ -153,12 +159,14 @@ function welcome(frame) {
   for (const [ref, item] of pending) {
     if (!item.failed) transmit(ref);
   }
+  loadOlderIfAtTop();
 }
 
 function onMessage(message) {
   if (shown.has(message.id)) return;
   shown.add(message.id);
   session.lastSeq = Math.max(session.lastSeq ?? 0, message.seq);
+  session.firstSeq = Math.min(session.firstSeq ?? Infinity, message.seq);
   stopTyping(message.from.id);
   const mine = message.from.id === session.me?.id;
   const waiting = mine && message.ref !== undefined ? pending.get(message.ref) : undefined;
@@ -221,12 +229,12 @@ function append(element, alwaysScroll = false) {
   }
 }
 
-function messageElement(message, mine) {
+/** A message's list item; `previous` is the message item it follows, for grouping. */
+function messageElement(message, mine, previous = [...el.log.querySelectorAll(".msg:not(.pending)")].at(-1)) {
   const item = document.createElement("li");
   item.className = mine ? "msg mine" : "msg";
   item.dataset.from = message.from.id;
   item.dataset.ts = String(Date.parse(message.ts));
-  const previous = [...el.log.querySelectorAll(".msg:not(.pending)")].at(-1);
   const continued = previous?.dataset.from === message.from.id
     && Number(item.dataset.ts) - Number(previous.dataset.ts) < GROUP_WINDOW_MS;
   const time = document.createElement("time");
@@ -258,6 +266,33 @@ function textElement(text) {
   body.className = "msg-text";
   body.textContent = text;
   return body;
+}
+
+/** Fetches the page of messages before the oldest shown and puts it above, keeping the reader's place. */
+async function loadOlderIfAtTop() {
+  if (session.loadingOlder || !(session.firstSeq > 1) || el.log.scrollTop > LOAD_OLDER_WITHIN_PX) return;
+  session.loadingOlder = true;
+  try {
+    const response = await fetch(`/api/rooms/${encodeURIComponent(CODE)}/messages?before=${session.firstSeq}&limit=${OLDER_PAGE}`);
+    if (!response.ok) return;
+    const { messages } = await response.json();
+    const older = document.createDocumentFragment();
+    let previous = null;
+    for (const message of messages) {
+      if (shown.has(message.id)) continue;
+      shown.add(message.id);
+      previous = messageElement(message, message.from.id === session.me?.id, previous);
+      older.append(previous);
+    }
+    // Messages older than any held (the start of the room, or past retention) end the search.
+    session.firstSeq = messages.length === 0 ? 1 : messages[0].seq;
+    const heightBefore = el.log.scrollHeight;
+    el.log.prepend(older);
+    el.log.scrollTop += el.log.scrollHeight - heightBefore;
+  } finally {
+    session.loadingOlder = false;
+  }
+  loadOlderIfAtTop();
 }
 
 function systemLine(text, kind = "") {
@@ -450,6 +485,7 @@ el.message.addEventListener("input", () => {
 
 el.log.addEventListener("scroll", () => {
   if (nearBottom()) el.newMessages.hidden = true;
+  loadOlderIfAtTop();
 });
 el.newMessages.addEventListener("click", scrollToBottom);
 

@@ -1,9 +1,10 @@
 // Starts the real `hubbub` binary on a free port, from a temporary directory so that it must rely on
 // its embedded templates and static files.
 import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 
 const BINARY = process.env.HUBBUB_BIN ?? resolve(import.meta.dirname, "../../target/release/hubbub");
 
@@ -18,12 +19,18 @@ export function freePort() {
   });
 }
 
-export async function startServer(flags = []) {
-  const port = await freePort();
-  const child = spawn(BINARY, ["--host", "127.0.0.1", "--port", String(port), "--log-level", "warn", ...flags], {
-    cwd: tmpdir(),
-    stdio: ["ignore", "inherit", "inherit"],
-  });
+/**
+ * Starts a server with its own SQLite database. A restart passes the previous server's `port` and
+ * `database` (a directory) to come back at the same address with the same rooms.
+ */
+export async function startServer(flags = [], { port, database } = {}) {
+  port ??= await freePort();
+  database ??= mkdtempSync(join(tmpdir(), "hubbub-e2e-"));
+  const args = [
+    "--host", "127.0.0.1", "--port", String(port), "--log-level", "warn",
+    "--database-url", `sqlite:${join(database, "hubbub.db")}`, ...flags,
+  ];
+  const child = spawn(BINARY, args, { cwd: tmpdir(), stdio: ["ignore", "inherit", "inherit"] });
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 10_000;
   for (;;) {
@@ -39,9 +46,12 @@ export async function startServer(flags = []) {
   return {
     url,
     port,
-    async stop() {
+    database,
+    /** Stops with SIGTERM, as a container runtime does; `keep` leaves the database for a restart. */
+    async stop({ keep = false } = {}) {
       child.kill("SIGTERM");
       await new Promise((done) => (child.exitCode !== null ? done() : child.once("exit", done)));
+      if (!keep) rmSync(database, { recursive: true, force: true });
     },
   };
 }
