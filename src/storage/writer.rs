@@ -19,6 +19,10 @@ use crate::domain::{ChatMessage, RoomCode, Timestamp};
 
 /// The most messages one transaction carries.
 const MAX_BATCH: usize = 1_000;
+/// Commits start at most this often unless a batch is full or a flush waits: a commit's fixed cost
+/// (four statements, each a round trip to sqlx's SQLite thread) then spreads over every message that
+/// arrived in the meantime. Delivery is not delayed; only storing is, by at most this much.
+const COMMIT_INTERVAL: Duration = Duration::from_millis(10);
 /// Retry delays after a failed commit double from the first to the last.
 const RETRY_FIRST: Duration = Duration::from_millis(100);
 const RETRY_LAST: Duration = Duration::from_secs(5);
@@ -75,16 +79,24 @@ impl Writer {
     pub async fn run(mut self) {
         let mut writing: Option<Write> = None;
         let mut retry_at: Option<tokio::time::Instant> = None;
+        let mut next_commit = tokio::time::Instant::now();
         let mut open = true;
         loop {
             // A flush is answered only between writes: a marker at the front while a batch is still
             // committing would otherwise be acknowledged before that batch is stored.
             if writing.is_none() {
                 self.answer_flushes();
-                if retry_at.is_none() {
+                let now = tokio::time::Instant::now();
+                if retry_at.is_none() && (now >= next_commit || self.urgent()) {
                     writing = self.next_write();
+                    if writing.is_some() {
+                        next_commit = now + COMMIT_INTERVAL;
+                    }
                 }
             }
+            let waiting_to_commit =
+                (writing.is_none() && retry_at.is_none() && !self.buffer.is_empty())
+                    .then_some(next_commit);
             if !open && writing.is_none() && self.buffer.is_empty() {
                 return;
             }
@@ -103,8 +115,14 @@ impl Writer {
                     }
                 },
                 () = sleep_until(retry_at) => retry_at = None,
+                () = sleep_until(waiting_to_commit) => {}
             }
         }
+    }
+
+    /// A full batch, or a flush someone is waiting on, is written without waiting for the interval.
+    fn urgent(&self) -> bool {
+        self.unwritten >= MAX_BATCH || self.buffer.iter().any(|c| matches!(c, Command::Flush(_)))
     }
 
     fn accept(&mut self, command: Command) {
