@@ -57,6 +57,19 @@ impl History {
     }
 }
 
+/// Whether `replay` misses any seq from `since + 1` to `last_seq`: cut at the replay bound, not read
+/// from a failing database, or dropped by storage during an outage. A gap is announced, never silent.
+pub fn has_gap(since: u64, replay: &[&ChatMessage], last_seq: u64) -> bool {
+    let mut expected = since + 1;
+    for message in replay {
+        if message.seq != expected {
+            return true;
+        }
+        expected += 1;
+    }
+    expected <= last_seq
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,6 +124,22 @@ mod tests {
         let history = filled(10, 5);
         assert_eq!(seqs(&history.after(2).collect::<Vec<_>>()), [3, 4, 5]);
         assert_eq!(history.after(5).count(), 0);
+    }
+
+    #[test]
+    fn a_replay_with_every_seq_has_no_gap() {
+        let history = filled(10, 5);
+        assert!(!has_gap(2, &history.after(2).collect::<Vec<_>>(), 5));
+        assert!(!has_gap(5, &[], 5));
+    }
+
+    #[test]
+    fn a_hole_at_the_start_middle_or_end_is_a_gap() {
+        let (m3, m4, m6) = (message(3), message(4), message(6));
+        assert!(has_gap(1, &[&m3, &m4], 4), "seq 2 missing");
+        assert!(has_gap(2, &[&m3, &m4, &m6], 6), "seq 5 missing");
+        assert!(has_gap(2, &[&m3, &m4], 6), "seqs 5 and 6 missing");
+        assert!(has_gap(2, &[], 4), "everything missing");
     }
 
     #[test]

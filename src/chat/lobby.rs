@@ -17,7 +17,7 @@ use bytestring::ByteString;
 use indexmap::IndexMap;
 use uuid::Uuid;
 
-use super::history::History;
+use super::history::{has_gap, History};
 use super::messages::{
     ApiPost, Close, ConnId, Describe, Join, Leave, NameTaken, Post, ReadHistory, Rename, RoomEvent,
     RoomInfo, Typing,
@@ -125,11 +125,7 @@ impl Lobby {
                 let all: Vec<&ChatMessage> =
                     older.iter().chain(self.history.after(since)).collect();
                 let replay = all[all.len().saturating_sub(MAX_REPLAY)..].to_vec();
-                // Seqs have no holes, so a first message past `since + 1` means some are missing.
-                let truncated = match replay.first() {
-                    Some(first) => first.seq > since + 1,
-                    None => self.next_seq - 1 > since,
-                };
+                let truncated = has_gap(since, &replay, self.next_seq - 1);
                 (replay, truncated)
             }
         };

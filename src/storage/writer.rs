@@ -137,30 +137,33 @@ impl Writer {
     }
 
     /// Makes room in a full buffer by giving up its oldest message; rooms and flushes are kept.
-    fn drop_oldest(&mut self) {
-        let Some(index) = self
+    /// False when every unwritten message is in the batch being written: the bound is then enforced
+    /// when that batch fails and comes back (or not at all, if it succeeds).
+    fn drop_oldest(&mut self) -> bool {
+        let oldest = self
             .buffer
             .iter()
-            .position(|c| matches!(c, Command::Persist { .. }))
+            .position(|c| matches!(c, Command::Persist { .. }));
+        let Some(Command::Persist { message, settled }) =
+            oldest.and_then(|i| self.buffer.remove(i))
         else {
-            return; // every unwritten message is in the batch being written
+            return false;
         };
-        if let Some(Command::Persist { message, settled }) = self.buffer.remove(index) {
-            settled.fetch_max(message.seq, Ordering::Release);
-            self.unwritten -= 1;
-            let dropped = self.health.count_dropped();
-            if self
-                .last_drop_log
-                .is_none_or(|at| at.elapsed() >= DROP_LOG_INTERVAL)
-            {
-                self.last_drop_log = Some(Instant::now());
-                tracing::error!(
-                    dropped,
-                    capacity = self.capacity,
-                    "storage buffer full: oldest unwritten messages dropped"
-                );
-            }
+        settled.fetch_max(message.seq, Ordering::Release);
+        self.unwritten -= 1;
+        let dropped = self.health.count_dropped();
+        if self
+            .last_drop_log
+            .is_none_or(|at| at.elapsed() >= DROP_LOG_INTERVAL)
+        {
+            self.last_drop_log = Some(Instant::now());
+            tracing::error!(
+                dropped,
+                capacity = self.capacity,
+                "storage buffer full: oldest unwritten messages dropped"
+            );
         }
+        true
     }
 
     fn answer_flushes(&mut self) {
@@ -215,6 +218,8 @@ impl Writer {
         for command in batch.into_iter().rev() {
             self.buffer.push_front(command);
         }
+        // While the batch was in flight nothing in it could be dropped; the bound applies again now.
+        while self.unwritten > self.capacity && self.drop_oldest() {}
     }
 }
 

@@ -96,9 +96,12 @@ pub enum Outage {
 
 impl TestDatabase {
     pub async fn new() -> Self {
-        match std::env::var("HUBBUB_TEST_POSTGRES") {
-            Ok(server) => Self::postgres(&server).await,
-            Err(_) => {
+        match std::env::var("HUBBUB_TEST_POSTGRES")
+            .ok()
+            .filter(|server| !server.is_empty())
+        {
+            Some(server) => Self::postgres(&server).await,
+            None => {
                 let dir = tempfile::tempdir().expect("a temporary directory");
                 let url = format!("sqlite:{}", dir.path().join("hubbub.db").display());
                 Self {

@@ -148,6 +148,7 @@ async fn a_failing_database_degrades_but_never_stops_the_room() {
     ann.expect("joined").await;
     ann.say("before").await;
     bob.expect("message").await;
+    wait_until_stored(&app).await;
 
     let outage = app.database.block_writes().await;
     for text in ["during one", "during two"] {
@@ -175,19 +176,73 @@ async fn a_failing_database_degrades_but_never_stops_the_room() {
     );
 }
 
+/// Past the storage buffer during an outage, the oldest unwritten messages are dropped and counted;
+/// the newest are stored once the database is back, and a replay over the hole says `truncated`.
+#[actix_web::test]
+async fn an_overflowing_storage_buffer_drops_the_oldest_and_says_so() {
+    let app = spawn_app_with(&["--storage-buffer", "3"]).await;
+    let code = app.create_room().await;
+    let mut ann = app.join(&code, "ann").await;
+    ann.say("stored").await;
+    ann.expect("message").await;
+    wait_until_stored(&app).await;
+
+    let outage = app.database.block_writes().await;
+    for i in 1..=6 {
+        ann.say(&format!("during {i}")).await;
+        ann.expect("message").await;
+    }
+    let full = |storage: &Value| storage["status"] == "degraded" && storage["dropped"] == 3;
+    wait_for_storage(&app, "three dropped", full).await;
+    outage.end().await;
+    wait_until_stored(&app).await;
+    drop(ann);
+
+    // After a restart only storage remains: the room's memory had kept the dropped ones.
+    let app = spawn_app_on(app.stop().await, &[]).await;
+    let stored = history_texts(&app, &code, "").await;
+    assert_eq!(stored.len(), 4, "three of the six were dropped: {stored:?}");
+    assert_eq!(stored.first().map(String::as_str), Some("stored"));
+    assert_eq!(
+        stored.last().map(String::as_str),
+        Some("during 6"),
+        "the newest are kept"
+    );
+    let replay = app.join_with(&code, "name=bob&since=1").await;
+    assert_eq!(
+        replay.welcome["truncated"], true,
+        "the hole is announced, not hidden"
+    );
+}
+
 async fn wait_for_health(app: &TestApp, status: &str) -> Value {
+    wait_for_storage(app, &format!("status {status}"), |storage| {
+        storage["status"] == status
+    })
+    .await
+}
+
+/// Polls /healthz until its storage report satisfies `condition`, and returns the whole report.
+async fn wait_for_storage(app: &TestApp, what: &str, condition: impl Fn(&Value) -> bool) -> Value {
     let deadline = tokio::time::Instant::now() + PATIENCE * 2;
     loop {
         let health: Value = app.get("/healthz").await.json().await.unwrap();
-        if health["status"] == status {
+        if condition(&health["storage"]) {
             return health;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "healthz never said {status}: {health}"
+            "storage never reached {what}: {health}"
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+async fn wait_until_stored(app: &TestApp) {
+    wait_for_storage(app, "nothing pending", |storage| {
+        storage["status"] == "ok" && storage["pending"] == 0
+    })
+    .await;
 }
 
 /// The real binary, stopped with SIGTERM, flushes before it exits; started again, it has everything.
