@@ -36,11 +36,13 @@ pub enum Keep {
     Newest,
 }
 
-/// A unit of work for one transaction: rooms to create and messages to store, in order.
+/// A unit of work for one transaction: rooms to create, messages to store (in order), and rooms
+/// whose last activity to move forward.
 #[derive(Default)]
 pub struct Batch<'a> {
     pub rooms: Vec<(&'a RoomCode, Timestamp)>,
     pub messages: Vec<&'a ChatMessage>,
+    pub activity: Vec<(&'a RoomCode, Timestamp)>,
 }
 
 impl Database {
@@ -210,13 +212,13 @@ impl Database {
                 .await
                 .context("failed to store messages")?;
         }
-        for message in latest_per_room(&batch.messages) {
+        for (code, at) in &batch.activity {
             sqlx::query(
                 "UPDATE rooms SET last_activity = $1 WHERE code = $2 AND last_activity < $3",
             )
-            .bind(message.ts.as_millis())
-            .bind(message.room.as_str())
-            .bind(message.ts.as_millis())
+            .bind(at.as_millis())
+            .bind(code.as_str())
+            .bind(at.as_millis())
             .execute(&mut *tx)
             .await
             .context("failed to update a room's last activity")?;
@@ -263,18 +265,6 @@ impl Database {
             .context("failed to commit a room's deletion")?;
         Ok(())
     }
-}
-
-/// The newest message of each room in the batch (batches are in seq order).
-fn latest_per_room<'a>(messages: &[&'a ChatMessage]) -> Vec<&'a ChatMessage> {
-    let mut latest: Vec<&ChatMessage> = Vec::new();
-    for message in messages {
-        match latest.iter_mut().find(|m| m.room == message.room) {
-            Some(slot) => *slot = message,
-            None => latest.push(message),
-        }
-    }
-    latest
 }
 
 /// Seqs are u64 in the protocol and BIGINT in SQL; past i64::MAX (never reached) they saturate.
