@@ -68,10 +68,14 @@ async function create() {
   showFieldError(createInput, errors.create, problem);
   if (!nameOk || problem) return;
 
+  const request = {};
+  if (code !== "") request.code = code;
+  const lifetime = document.getElementById("lifetime").value;
+  if (lifetime !== "") request.expire_after_seconds = Number(lifetime);
   const response = await fetch("/api/rooms", {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify(code === "" ? {} : { code }),
+    body: JSON.stringify(request),
   });
   const body = await response.json();
   if (response.status === 409) {

@@ -27,7 +27,7 @@ const el = {
   log: $("log"), newMessages: $("new-messages"), typing: $("typing"), composer: $("composer"),
   message: $("message"), send: $("send"), charCount: $("char-count"), members: $("members"),
   memberCount: $("member-count"), myName: $("my-name"), connection: $("connection"),
-  copyInvite: $("copy-invite"), copyStatus: $("copy-status"), rename: $("rename"), leave: $("leave"),
+  copyInvite: $("copy-invite"), lifetime: $("lifetime"), copyStatus: $("copy-status"), rename: $("rename"), leave: $("leave"),
   dialog: $("name-dialog"), nameForm: $("name-form"), nameInput: $("name-input"), nameError: $("name-error"),
   nameSubmit: $("name-submit"), nameTitle: $("name-dialog-title"),
 };
@@ -136,6 +136,7 @@ function receive(frame) {
       return systemLine(`${frame.user.name} left`);
     case "renamed": return onRenamed(frame);
     case "typing": return startTyping(frame.user);
+    case "expired": return onExpired(frame.through_seq);
     case "error": return onError(frame);
   }
 }
@@ -153,6 +154,10 @@ function welcome(frame) {
   members.clear();
   for (const member of frame.members) members.set(member.id, member);
   renderMembers();
+  if (frame.expire_after_seconds) {
+    el.lifetime.textContent = `· messages disappear after ${describeSeconds(frame.expire_after_seconds)}`;
+    el.lifetime.hidden = false;
+  }
   if (frame.truncated) systemLine("Some earlier messages are not shown.");
   // History first: it confirms pending messages the server got before the connection dropped.
   for (const message of frame.history) onMessage(message);
@@ -195,6 +200,25 @@ function onRenamed(frame) {
   systemLine(`${frame.old_name} is now ${frame.user.name}`);
 }
 
+/** Removes messages that have disappeared (in a room whose messages expire). */
+function onExpired(throughSeq) {
+  for (const item of el.log.querySelectorAll(".msg[data-seq]")) {
+    if (Number(item.dataset.seq) <= throughSeq) item.remove();
+  }
+  session.firstSeq = Math.max(session.firstSeq ?? 0, throughSeq + 1);
+}
+
+function describeSeconds(seconds) {
+  const units = [["day", 86400], ["hour", 3600], ["minute", 60]];
+  for (const [unit, size] of units) {
+    if (seconds >= size && seconds % size === 0) {
+      const count = seconds / size;
+      return `${count} ${unit}${count === 1 ? "" : "s"}`;
+    }
+  }
+  return `${seconds} second${seconds === 1 ? "" : "s"}`;
+}
+
 function onError(frame) {
   if (frame.ref !== undefined && pending.has(frame.ref)) {
     pending.get(frame.ref).failed = true;
@@ -234,6 +258,7 @@ function messageElement(message, mine, previous = [...el.log.querySelectorAll(".
   const item = document.createElement("li");
   item.className = mine ? "msg mine" : "msg";
   item.dataset.from = message.from.id;
+  item.dataset.seq = String(message.seq);
   item.dataset.ts = String(Date.parse(message.ts));
   const continued = previous?.dataset.from === message.from.id
     && Number(item.dataset.ts) - Number(previous.dataset.ts) < GROUP_WINDOW_MS;

@@ -60,3 +60,30 @@ test("scrolling to the top loads older messages, each once and in order", async 
     await server.stop();
   }
 });
+
+test("in a room made with disappearing messages, they vanish from the open page", async () => {
+  const server = await startServer();
+  try {
+    const page = await openPage(browser);
+    await page.goto(server.url);
+    await page.getByLabel("Your name").fill("ann");
+    await page.getByLabel("Messages disappear").selectOption({ label: "after 1 hour" });
+    await page.getByRole("button", { name: "Create a room" }).click();
+    await page.locator("#lifetime", { hasText: "messages disappear after 1 hour" }).waitFor();
+    const response = await fetch(`${server.url}/api/rooms`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ expire_after_seconds: 2 }),
+    });
+    const { code } = await response.json();
+    await joinByLink(page, `${server.url}/r/${code}`, "ann");
+    await say(page, "now you see me");
+    await seeMessage(page, "now you see me");
+
+    await page.locator("#log .msg-text", { hasText: "now you see me" }).waitFor({ state: "detached", timeout: 10_000 });
+
+    assert.equal(await page.locator("#lifetime").textContent(), "· messages disappear after 2 seconds");
+  } finally {
+    await server.stop();
+  }
+});

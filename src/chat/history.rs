@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 
-use crate::domain::ChatMessage;
+use crate::domain::{ChatMessage, Timestamp};
 
 /// The last `capacity` messages of a room; older ones fall off the front.
 pub struct History {
@@ -49,6 +49,19 @@ impl History {
     pub fn after(&self, seq: u64) -> impl Iterator<Item = &ChatMessage> {
         let start = self.messages.partition_point(|m| m.seq <= seq);
         self.messages.range(start..)
+    }
+
+    /// Forgets messages sent before `cutoff`; returns the highest seq forgotten, if any.
+    pub fn expire_before(&mut self, cutoff: Timestamp) -> Option<u64> {
+        let mut through = None;
+        while self
+            .messages
+            .front()
+            .is_some_and(|oldest| oldest.ts < cutoff)
+        {
+            through = self.messages.pop_front().map(|m| m.seq);
+        }
+        through
     }
 
     /// The seq of the oldest message held, if any.

@@ -26,7 +26,8 @@ use super::protocol::{ServerFrame, CLOSE_NAME_TAKEN, CLOSE_REPLACED, CLOSE_TOO_S
 use super::registry::Registry;
 use super::session::Session;
 use crate::domain::{
-    ChatMessage, DisplayName, Invalid, MessageRef, MessageText, NameKey, RoomCode, Timestamp, User,
+    ChatMessage, DisplayName, Invalid, MessageLifetime, MessageRef, MessageText, NameKey, RoomCode,
+    Timestamp, User,
 };
 use crate::storage::{Keep, Storage, StorageError};
 
@@ -53,6 +54,10 @@ const IDLE_CHECKS_PER_TIMEOUT: u32 = 4;
 pub struct Lobby {
     code: RoomCode,
     created_at: Timestamp,
+    /// How long messages live, in a room whose messages disappear.
+    lifetime: Option<MessageLifetime>,
+    /// The highest seq announced as expired.
+    expired_through: u64,
     /// In join order, so member lists read the same to everyone.
     members: IndexMap<ConnId, Member>,
     /// Resume secret → identity of members whose connection has gone, oldest first.
@@ -68,6 +73,26 @@ pub struct Lobby {
     storage: Storage,
 }
 
+/// A room as it starts: new, or as storage last saw it.
+pub struct RoomState {
+    pub created_at: Timestamp,
+    /// Its newest messages, oldest first.
+    pub recent: Vec<ChatMessage>,
+    pub last_seq: u64,
+    pub lifetime: Option<MessageLifetime>,
+}
+
+impl RoomState {
+    pub fn new(lifetime: Option<MessageLifetime>) -> Self {
+        Self {
+            created_at: Timestamp::now(),
+            recent: Vec::new(),
+            last_seq: 0,
+            lifetime,
+        }
+    }
+}
+
 struct Member {
     user: User,
     /// Cached `user.name.key()`, compared on every join and rename.
@@ -78,27 +103,57 @@ struct Member {
 
 impl Lobby {
     /// A lobby for a room as storage last saw it: its creation time, its newest messages and last seq.
-    pub fn new(
-        code: RoomCode,
-        created_at: Timestamp,
-        recent: Vec<ChatMessage>,
-        last_seq: u64,
-        registry: Registry,
-        storage: Storage,
-    ) -> Self {
+    pub fn new(code: RoomCode, state: RoomState, registry: Registry, storage: Storage) -> Self {
         let settings = registry.settings();
         Self {
             code,
-            created_at,
+            created_at: state.created_at,
+            lifetime: state.lifetime,
             members: IndexMap::new(),
             departed: IndexMap::new(),
-            history: History::new(settings.history_size, recent),
-            next_seq: last_seq + 1,
-            settled: Arc::new(AtomicU64::new(last_seq)),
+            history: History::new(settings.history_size, state.recent),
+            next_seq: state.last_seq + 1,
+            settled: Arc::new(AtomicU64::new(state.last_seq)),
+            expired_through: 0,
             empty_since: Some(Instant::now()),
             settings,
             registry,
             storage,
+        }
+    }
+
+    /// Messages sent before this have expired, for a room whose messages disappear.
+    fn expiry_cutoff(&self) -> Option<Timestamp> {
+        self.lifetime
+            .map(|lifetime| Timestamp::now().earlier_by(lifetime.duration()))
+    }
+
+    /// Drops expired messages from memory and storage and tells the room which are gone.
+    fn expire(&mut self, ctx: &mut Context<Self>) {
+        let Some(cutoff) = self.expiry_cutoff() else {
+            return;
+        };
+        if let Some(through) = self.history.expire_before(cutoff) {
+            self.announce_expired(through);
+        }
+        let (storage, code) = (self.storage.clone(), self.code.clone());
+        let delete = async move { storage.expire(&code, cutoff).await };
+        ctx.spawn(delete.into_actor(self).map(|deleted, lobby, _| match deleted {
+            Ok(Some(through)) => lobby.announce_expired(through),
+            Ok(None) => {}
+            // Reads filter by age, so nothing expired is served meanwhile; the next round retries.
+            Err(err) => tracing::warn!(room = %lobby.code, error = %err, "cannot delete expired messages"),
+        }));
+    }
+
+    fn announce_expired(&mut self, through: u64) {
+        if through > self.expired_through {
+            self.expired_through = through;
+            let frame = ServerFrame::Expired {
+                through_seq: through,
+            }
+            .encode();
+            self.broadcast(&frame, None);
         }
     }
 
@@ -119,13 +174,23 @@ impl Lobby {
         older: &[ChatMessage],
         announce: bool,
     ) {
+        let cutoff = self.expiry_cutoff();
+        let live = |message: &&ChatMessage| cutoff.is_none_or(|cutoff| message.ts >= cutoff);
         let (history, truncated): (Vec<&ChatMessage>, bool) = match since {
-            None => (self.history.latest(self.settings.history_on_join), false),
+            None => {
+                let latest = self.history.latest(self.settings.history_on_join);
+                (latest.into_iter().filter(live).collect(), false)
+            }
             Some(since) => {
-                let all: Vec<&ChatMessage> =
-                    older.iter().chain(self.history.after(since)).collect();
+                let all: Vec<&ChatMessage> = older
+                    .iter()
+                    .chain(self.history.after(since))
+                    .filter(live)
+                    .collect();
                 let replay = all[all.len().saturating_sub(MAX_REPLAY)..].to_vec();
-                let truncated = has_gap(since, &replay, self.next_seq - 1);
+                // Expired messages are gone on purpose: only what is missing after them is a gap.
+                let truncated =
+                    has_gap(since.max(self.expired_through), &replay, self.next_seq - 1);
                 (replay, truncated)
             }
         };
@@ -141,6 +206,7 @@ impl Lobby {
                 .collect(),
             history,
             truncated,
+            expire_after_seconds: self.lifetime.map(MessageLifetime::as_secs),
         }
         .encode();
         // The welcome bypasses the backlog bound: it is the first frame and the session's mailbox is empty.
@@ -172,10 +238,20 @@ impl Lobby {
         let Some(since) = since.filter(|since| since + 1 < first_in_memory) else {
             return self.admit(conn, member, since, &[], announce);
         };
-        let (storage, code) = (self.storage.clone(), self.code.clone());
+        let (storage, code, cutoff) = (
+            self.storage.clone(),
+            self.code.clone(),
+            self.expiry_cutoff(),
+        );
         let read = async move {
             storage
-                .messages(&code, since, first_in_memory, MAX_REPLAY, Keep::Newest)
+                .messages(
+                    &code,
+                    (since, first_in_memory),
+                    cutoff,
+                    MAX_REPLAY,
+                    Keep::Newest,
+                )
                 .await
         };
         ctx.wait(read.into_actor(self).map(move |older, lobby, _| {
@@ -283,6 +359,12 @@ impl Actor for Lobby {
     fn started(&mut self, ctx: &mut Context<Self>) {
         let period = self.settings.idle_timeout / IDLE_CHECKS_PER_TIMEOUT;
         ctx.run_interval(period, Self::stop_if_idle);
+        if let Some(lifetime) = self.lifetime {
+            // Ten checks per lifetime: a message outlives its time by at most a tenth of it (or a minute).
+            let every = (lifetime.duration() / 10)
+                .clamp(Duration::from_millis(100), Duration::from_secs(60));
+            ctx.run_interval(every, Self::expire);
+        }
     }
 }
 
@@ -429,6 +511,7 @@ impl Handler<Describe> for Lobby {
             code: self.code.clone(),
             members: self.members.values().map(|m| m.user.clone()).collect(),
             created_at: self.created_at,
+            expire_after_seconds: self.lifetime.map(MessageLifetime::as_secs),
         })
     }
 }
@@ -438,16 +521,18 @@ impl Handler<ReadHistory> for Lobby {
 
     /// Reads storage, then lays the in-memory messages over it: the newest may not be stored yet.
     fn handle(&mut self, read: ReadHistory, _ctx: &mut Context<Self>) -> Self::Result {
+        let cutoff = self.expiry_cutoff();
         let in_memory: Vec<ChatMessage> = self
             .history
             .after(read.after)
-            .filter(|m| m.seq < read.before)
+            .filter(|m| m.seq < read.before && cutoff.is_none_or(|cutoff| m.ts >= cutoff))
             .cloned()
             .collect();
         let (storage, code) = (self.storage.clone(), self.code.clone());
         Box::pin(async move {
+            let range = (read.after, read.before);
             let stored = storage
-                .messages(&code, read.after, read.before, read.limit, read.keep)
+                .messages(&code, range, cutoff, read.limit, read.keep)
                 .await?;
             let merged: BTreeMap<u64, ChatMessage> = stored
                 .into_iter()

@@ -79,6 +79,8 @@ pub struct RoomInfo {
     pub code: RoomCode,
     pub members: Vec<User>,
     pub created_at: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expire_after_seconds: Option<u64>,
 }
 
 /// Asks for up to `limit` messages with `after < seq < before`, in seq order, from the `keep` end.

@@ -82,8 +82,11 @@ pub enum ServerFrame<'a> {
         resume: &'a str,
         members: Vec<&'a User>,
         history: Vec<&'a ChatMessage>,
-        /// True when messages after the requested `since` had already left the room's history.
+        /// True when some messages after the requested `since` are not included.
         truncated: bool,
+        /// Set in a room whose messages disappear after this many seconds.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        expire_after_seconds: Option<u64>,
     },
     Message(&'a ChatMessage),
     Joined {
@@ -101,6 +104,10 @@ pub enum ServerFrame<'a> {
     },
     Typing {
         user: &'a User,
+    },
+    /// Messages up to this seq have disappeared (in a room whose messages expire).
+    Expired {
+        through_seq: u64,
     },
     Error {
         code: &'a str,

@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use actix::{Actor, Addr};
 
-use super::lobby::{Lobby, RoomSettings};
-use crate::domain::{RoomCode, Timestamp};
+use super::lobby::{Lobby, RoomSettings, RoomState};
+use crate::domain::{MessageLifetime, RoomCode, Timestamp};
 use crate::storage::{Keep, Storage, StorageError};
 
 /// Shared by every worker; consulted to create or open a room, never per message.
@@ -39,8 +39,13 @@ impl Registry {
         Arc::clone(&self.settings)
     }
 
-    /// Starts a new room under the requested code, or under a fresh generated one.
-    pub async fn create(&self, requested: Option<RoomCode>) -> Result<RoomCode, CreateError> {
+    /// Starts a new room under the requested code, or under a fresh generated one; with a
+    /// `lifetime`, its messages disappear after that long.
+    pub async fn create(
+        &self,
+        requested: Option<RoomCode>,
+        lifetime: Option<MessageLifetime>,
+    ) -> Result<RoomCode, CreateError> {
         let code = match requested {
             Some(code) => {
                 if self.find_live(&code).is_some() || self.storage.room(&code).await?.is_some() {
@@ -50,22 +55,16 @@ impl Registry {
             }
             None => self.unused_code().await,
         };
-        let created_at = Timestamp::now();
+        let state = RoomState::new(lifetime);
+        let created_at = state.created_at;
         let mut rooms = self.lock();
         // Checked again under the lock: someone may have created it while storage was asked.
         if rooms.contains_key(&code) {
             return Err(CreateError::Taken(code));
         }
-        let lobby = Lobby::new(
-            code.clone(),
-            created_at,
-            Vec::new(),
-            0,
-            self.clone(),
-            self.storage.clone(),
-        );
+        let lobby = Lobby::new(code.clone(), state, self.clone(), self.storage.clone());
         rooms.insert(code.clone(), lobby.start());
-        self.storage.create_room(code.clone(), created_at);
+        self.storage.create_room(code.clone(), created_at, lifetime);
         tracing::info!(room = %code, "room created");
         Ok(code)
     }
@@ -97,24 +96,26 @@ impl Registry {
         let Some(stored) = self.storage.room(code).await? else {
             return Ok(None);
         };
+        let cutoff = stored
+            .lifetime
+            .map(|lifetime| Timestamp::now().earlier_by(lifetime.duration()));
+        let history_size = self.settings.history_size;
         let recent = self
             .storage
-            .messages(code, 0, u64::MAX, self.settings.history_size, Keep::Newest)
+            .messages(code, (0, u64::MAX), cutoff, history_size, Keep::Newest)
             .await?;
         let mut rooms = self.lock();
         // Another request may have brought it back meanwhile; there must be one lobby per room.
         if let Some(lobby) = rooms.get(code) {
             return Ok(Some(lobby.clone()));
         }
-        let lobby = Lobby::new(
-            code.clone(),
-            stored.created_at,
+        let state = RoomState {
+            created_at: stored.created_at,
             recent,
-            stored.last_seq,
-            self.clone(),
-            self.storage.clone(),
-        )
-        .start();
+            last_seq: stored.last_seq,
+            lifetime: stored.lifetime,
+        };
+        let lobby = Lobby::new(code.clone(), state, self.clone(), self.storage.clone()).start();
         rooms.insert(code.clone(), lobby.clone());
         tracing::info!(room = %code, "room loaded from storage");
         Ok(Some(lobby))

@@ -4,12 +4,14 @@
 
 mod chat_message;
 mod display_name;
+mod lifetime;
 mod message_text;
 mod room_code;
 mod timestamp;
 
 pub use chat_message::{ChatMessage, User, UserId};
 pub use display_name::{DisplayName, NameKey, MAX_NAME_CHARS};
+pub use lifetime::MessageLifetime;
 pub use message_text::{MessageRef, MessageText, MAX_MESSAGE_CHARS};
 pub use room_code::RoomCode;
 pub use timestamp::Timestamp;

@@ -11,16 +11,18 @@ use actix::Addr;
 use crate::chat::lobby::Lobby;
 use crate::chat::messages::{ApiPost, Describe, ReadHistory};
 use crate::chat::registry::Registry;
-use crate::domain::{DisplayName, MessageText, RoomCode};
+use crate::domain::{DisplayName, MessageLifetime, MessageText, RoomCode};
 use crate::startup::ApiFlood;
 use crate::storage::Keep;
 
 const DEFAULT_PAGE: usize = 50;
 const MAX_PAGE: usize = 500;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct CreateRoom {
     code: Option<String>,
+    /// Messages disappear this many seconds after they are sent.
+    expire_after_seconds: Option<u64>,
 }
 
 /// `POST /api/rooms` with an optional `{"code": "…"}`.
@@ -31,14 +33,18 @@ pub async fn create(
     registry: web::Data<Registry>,
 ) -> Result<HttpResponse, ApiError> {
     // An empty body is allowed: it asks for a generated code.
-    let requested = if body.iter().all(u8::is_ascii_whitespace) {
-        None
+    let body: CreateRoom = if body.iter().all(u8::is_ascii_whitespace) {
+        CreateRoom::default()
     } else {
-        let body: CreateRoom = serde_json::from_slice(&body)
-            .map_err(|err| ApiError::BadRequest(format!("invalid JSON body: {err}")))?;
-        body.code.as_deref().map(RoomCode::parse).transpose()?
+        serde_json::from_slice(&body)
+            .map_err(|err| ApiError::BadRequest(format!("invalid JSON body: {err}")))?
     };
-    let code = registry.create(requested).await?;
+    let requested = body.code.as_deref().map(RoomCode::parse).transpose()?;
+    let lifetime = body
+        .expire_after_seconds
+        .map(MessageLifetime::from_seconds)
+        .transpose()?;
+    let code = registry.create(requested, lifetime).await?;
     let info = req.connection_info();
     let url = format!("{}://{}/r/{code}", info.scheme(), info.host());
     Ok(HttpResponse::Created()

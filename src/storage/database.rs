@@ -10,7 +10,9 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 use uuid::Uuid;
 
-use crate::domain::{ChatMessage, DisplayName, MessageRef, MessageText, RoomCode, Timestamp, User};
+use crate::domain::{
+    ChatMessage, DisplayName, MessageLifetime, MessageRef, MessageText, RoomCode, Timestamp, User,
+};
 
 /// How long a query waits for a free connection before the attempt counts as a failure.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -27,6 +29,8 @@ pub struct StoredRoom {
     pub created_at: Timestamp,
     /// The highest seq stored, 0 for a room without messages.
     pub last_seq: u64,
+    /// Set for rooms whose messages disappear.
+    pub lifetime: Option<MessageLifetime>,
 }
 
 /// Which end of a range of messages a limited read keeps.
@@ -40,7 +44,7 @@ pub enum Keep {
 /// whose last activity to move forward.
 #[derive(Default)]
 pub struct Batch<'a> {
-    pub rooms: Vec<(&'a RoomCode, Timestamp)>,
+    pub rooms: Vec<(&'a RoomCode, Timestamp, Option<MessageLifetime>)>,
     pub messages: Vec<&'a ChatMessage>,
     pub activity: Vec<(&'a RoomCode, Timestamp)>,
 }
@@ -95,7 +99,7 @@ impl Database {
 
     pub async fn room(&self, code: &RoomCode) -> anyhow::Result<Option<StoredRoom>> {
         let row = sqlx::query(
-            "SELECT created_at, (SELECT MAX(seq) FROM messages WHERE room = $1) AS last_seq \
+            "SELECT created_at, expire_after_ms, (SELECT MAX(seq) FROM messages WHERE room = $1) AS last_seq \
              FROM rooms WHERE code = $2",
         )
         .bind(code.as_str())
@@ -108,36 +112,41 @@ impl Database {
         };
         let created_at: i64 = row.try_get("created_at")?;
         let last_seq: Option<i64> = row.try_get("last_seq")?;
+        let expire_after: Option<i64> = row.try_get("expire_after_ms")?;
         Ok(Some(StoredRoom {
             created_at: Timestamp::from_millis(created_at)
                 .context("a room's created_at is out of range")?,
             last_seq: last_seq
                 .map_or(Ok(0), u64::try_from)
                 .context("a negative seq is stored")?,
+            lifetime: expire_after.and_then(MessageLifetime::from_millis),
         }))
     }
 
-    /// Messages with `after < seq < before`, at most `limit`, in seq order, keeping the `keep` end.
+    /// Messages with `after < seq < before` sent at `not_before` or later, at most `limit`, in seq
+    /// order, keeping the `keep` end.
     pub async fn messages(
         &self,
         room: &RoomCode,
-        after: u64,
-        before: u64,
+        range: (u64, u64),
+        not_before: Option<Timestamp>,
         limit: usize,
         keep: Keep,
     ) -> anyhow::Result<Vec<ChatMessage>> {
+        let (after, before) = range;
         let order = match keep {
             Keep::Oldest => "ASC",
             Keep::Newest => "DESC",
         };
         let sql = format!(
             "SELECT seq, id, sender_id, sender_name, text, ts, ref FROM messages \
-             WHERE room = $1 AND seq > $2 AND seq < $3 ORDER BY seq {order} LIMIT $4"
+             WHERE room = $1 AND seq > $2 AND seq < $3 AND ts >= $4 ORDER BY seq {order} LIMIT $5"
         );
         let rows = sqlx::query(&sql)
             .bind(room.as_str())
             .bind(seq_param(after))
             .bind(seq_param(before))
+            .bind(not_before.map_or(i64::MIN, Timestamp::as_millis))
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
             .fetch_all(&self.pool)
             .await
@@ -160,14 +169,15 @@ impl Database {
             .begin()
             .await
             .context("cannot start a transaction")?;
-        for (code, created_at) in &batch.rooms {
+        for (code, created_at, lifetime) in &batch.rooms {
             sqlx::query(
-                "INSERT INTO rooms (code, created_at, last_activity) VALUES ($1, $2, $3) \
+                "INSERT INTO rooms (code, created_at, last_activity, expire_after_ms) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (code) DO NOTHING",
             )
             .bind(code.as_str())
             .bind(created_at.as_millis())
             .bind(created_at.as_millis())
+            .bind(lifetime.map(MessageLifetime::as_millis))
             .execute(&mut *tx)
             .await
             .context("failed to store a room")?;
@@ -225,6 +235,33 @@ impl Database {
         }
         tx.commit().await.context("failed to commit")?;
         Ok(())
+    }
+
+    /// Deletes a room's messages sent before `cutoff`; returns the highest seq deleted, if any.
+    pub async fn expire(&self, room: &RoomCode, cutoff: Timestamp) -> anyhow::Result<Option<u64>> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .context("cannot start a transaction")?;
+        let row =
+            sqlx::query("SELECT MAX(seq) AS through FROM messages WHERE room = $1 AND ts < $2")
+                .bind(room.as_str())
+                .bind(cutoff.as_millis())
+                .fetch_one(&mut *tx)
+                .await
+                .context("failed to find expired messages")?;
+        let through: Option<i64> = row.try_get("through")?;
+        sqlx::query("DELETE FROM messages WHERE room = $1 AND ts < $2")
+            .bind(room.as_str())
+            .bind(cutoff.as_millis())
+            .execute(&mut *tx)
+            .await
+            .context("failed to delete expired messages")?;
+        tx.commit()
+            .await
+            .context("failed to commit expired messages' deletion")?;
+        Ok(through.and_then(|seq| u64::try_from(seq).ok()))
     }
 
     /// Rooms whose last activity is older than `cutoff`.

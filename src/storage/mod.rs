@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 pub use database::{check_url, redact, Keep, StoredRoom};
 pub use health::HealthReport;
 
-use crate::domain::{ChatMessage, RoomCode, Timestamp};
+use crate::domain::{ChatMessage, MessageLifetime, RoomCode, Timestamp};
 use database::Database;
 use health::Health;
 use writer::{Command, Writer};
@@ -51,8 +51,17 @@ impl Storage {
         })
     }
 
-    pub fn create_room(&self, code: RoomCode, created_at: Timestamp) {
-        self.send(Command::CreateRoom { code, created_at });
+    pub fn create_room(
+        &self,
+        code: RoomCode,
+        created_at: Timestamp,
+        lifetime: Option<MessageLifetime>,
+    ) {
+        self.send(Command::CreateRoom {
+            code,
+            created_at,
+            lifetime,
+        });
     }
 
     /// Queues a message; `settled` is raised to its seq once it is stored (or given up on).
@@ -81,19 +90,29 @@ impl Storage {
         Ok(self.database.room(code).await?)
     }
 
-    /// Stored messages with `after < seq < before`, the `limit` nearest the `keep` end, in seq order.
+    /// Stored messages with `after < seq < before` sent at `not_before` or later, the `limit` nearest
+    /// the `keep` end, in seq order.
     pub async fn messages(
         &self,
         room: &RoomCode,
-        after: u64,
-        before: u64,
+        range: (u64, u64),
+        not_before: Option<Timestamp>,
         limit: usize,
         keep: Keep,
     ) -> Result<Vec<ChatMessage>, StorageError> {
         Ok(self
             .database
-            .messages(room, after, before, limit, keep)
+            .messages(room, range, not_before, limit, keep)
             .await?)
+    }
+
+    /// Deletes a room's messages sent before `cutoff`; returns the highest seq deleted, if any.
+    pub async fn expire(
+        &self,
+        room: &RoomCode,
+        cutoff: Timestamp,
+    ) -> Result<Option<u64>, StorageError> {
+        Ok(self.database.expire(room, cutoff).await?)
     }
 
     pub async fn inactive_rooms(&self, cutoff: Timestamp) -> Result<Vec<RoomCode>, StorageError> {

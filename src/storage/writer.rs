@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::database::{Batch, Database};
 use super::health::Health;
-use crate::domain::{ChatMessage, RoomCode, Timestamp};
+use crate::domain::{ChatMessage, MessageLifetime, RoomCode, Timestamp};
 
 /// The most messages one transaction carries.
 const MAX_BATCH: usize = 1_000;
@@ -38,6 +38,7 @@ pub enum Command {
     CreateRoom {
         code: RoomCode,
         created_at: Timestamp,
+        lifetime: Option<MessageLifetime>,
     },
     Persist {
         message: ChatMessage,
@@ -273,7 +274,11 @@ fn as_batch<'a>(commands: &'a [Command], activity: &'a [(RoomCode, Timestamp)]) 
     };
     for command in commands {
         match command {
-            Command::CreateRoom { code, created_at } => batch.rooms.push((code, *created_at)),
+            Command::CreateRoom {
+                code,
+                created_at,
+                lifetime,
+            } => batch.rooms.push((code, *created_at, *lifetime)),
             Command::Persist { message, .. } => batch.messages.push(message),
             Command::Flush(_) => {}
         }

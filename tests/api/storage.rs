@@ -215,6 +215,56 @@ async fn an_overflowing_storage_buffer_drops_the_oldest_and_says_so() {
     );
 }
 
+/// In a room whose messages disappear, an expired message leaves open clients, history, newcomers'
+/// welcomes and storage (a restart does not bring it back).
+#[actix_web::test]
+async fn disappearing_messages_vanish_everywhere() {
+    let app = spawn_app().await;
+    let created = app
+        .post_json("/api/rooms", &json!({ "expire_after_seconds": 1 }))
+        .await;
+    assert_eq!(created.status(), 201);
+    let code = created.json::<Value>().await.unwrap()["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut ann = app.join(&code, "ann").await;
+    ann.say("gone soon").await;
+    let seq = ann.expect("message").await["seq"].clone();
+
+    let expired = ann.expect("expired").await;
+
+    assert_eq!(ann.welcome["expire_after_seconds"], 1);
+    assert_eq!(expired["through_seq"], seq);
+    assert!(history_texts(&app, &code, "").await.is_empty());
+    assert_eq!(app.join(&code, "bob").await.welcome["history"], json!([]));
+    let room: Value = app
+        .get(&format!("/api/rooms/{code}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(room["expire_after_seconds"], 1);
+    drop(ann);
+    let app = spawn_app_on(app.stop().await, &[]).await;
+    assert!(
+        history_texts(&app, &code, "").await.is_empty(),
+        "deleted from storage too"
+    );
+}
+
+#[actix_web::test]
+async fn a_lifetime_outside_a_second_to_a_year_is_refused() {
+    let app = spawn_app().await;
+
+    for seconds in [json!(0), json!(400 * 86_400), json!(-5), json!("1h")] {
+        let response = app
+            .post_json("/api/rooms", &json!({ "expire_after_seconds": seconds }))
+            .await;
+        assert_eq!(response.status(), 400, "{seconds}");
+    }
+}
+
 async fn wait_for_health(app: &TestApp, status: &str) -> Value {
     wait_for_storage(app, &format!("status {status}"), |storage| {
         storage["status"] == status
