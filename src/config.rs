@@ -16,6 +16,9 @@ use crate::origin::{AllowedOrigins, Authority};
 #[derive(Debug, Clone, Parser)]
 #[command(name = "hubbub", version, about)]
 pub struct Config {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Address to listen on; 0.0.0.0 accepts connections from other machines.
     #[arg(long, env = "HUBBUB_HOST", default_value = "127.0.0.1")]
     pub host: IpAddr,
@@ -82,9 +85,20 @@ pub struct Config {
     #[arg(long, env = "HUBBUB_ALLOWED_ORIGINS", value_delimiter = ',', value_parser = Authority::parse_allowed)]
     pub allowed_origins: Vec<Authority>,
 
+    /// How long a stopping server gives its connections to close and its storage to finish writing.
+    #[arg(long, env = "HUBBUB_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: Duration,
+
     /// Log filter: a level (info, debug) or tracing directives (hubbub=debug,actix_web=info).
     #[arg(long, env = "HUBBUB_LOG", default_value = "info")]
     pub log_level: String,
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Asks the server on --port (PORT) for /healthz and exits 0 if it answers 200, 1 otherwise:
+    /// a container health check that needs no curl in the image.
+    Healthcheck,
 }
 
 impl Config {

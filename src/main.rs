@@ -1,13 +1,16 @@
 //! `hubbub`: read the configuration, start logging, serve until Ctrl-C or SIGTERM.
 
 use clap::Parser;
-use hubbub::config::Config;
+use hubbub::config::{Command, Config};
 use hubbub::startup::Application;
 use hubbub::telemetry;
 
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
+    if let Some(Command::Healthcheck) = config.command {
+        std::process::exit(healthcheck(&config).await);
+    }
     telemetry::init(&config.log_level)?;
     let host = config.host;
     let app = Application::build(config).await?;
@@ -41,5 +44,37 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = terminate => {},
+    }
+}
+
+/// 0 if the server on this configuration's port answers /healthz with 200, 1 otherwise.
+async fn healthcheck(config: &Config) -> i32 {
+    // A server listening on every address is reached through loopback.
+    let host = if config.host.is_unspecified() {
+        "127.0.0.1".to_owned()
+    } else {
+        config.host.to_string()
+    };
+    let url = format!("http://{host}:{}/healthz", config.port);
+    let client = match reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .build()
+    {
+        Ok(client) => client,
+        Err(err) => {
+            eprintln!("cannot make an HTTP client: {err}");
+            return 1;
+        }
+    };
+    match client.get(&url).send().await {
+        Ok(response) if response.status().is_success() => 0,
+        Ok(response) => {
+            eprintln!("{url} answered {}", response.status());
+            1
+        }
+        Err(err) => {
+            eprintln!("{url} did not answer: {err}");
+            1
+        }
     }
 }

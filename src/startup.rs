@@ -23,12 +23,6 @@ pub type ApiFlood = DefaultKeyedRateLimiter<IpAddr>;
 /// How often the API flood limiter forgets addresses that have gone quiet, so it does not grow forever.
 const FLOOD_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
-/// How long a stopping server waits for open connections before closing them.
-const SHUTDOWN_GRACE: u64 = 5;
-
-/// How long a stopping server waits for storage to write what it holds.
-const FLUSH_GRACE: Duration = Duration::from_secs(10);
-
 /// The retention sweep runs this often, or four times per retention period if that is shorter.
 const MAX_SWEEP_INTERVAL: Duration = Duration::from_secs(3600);
 
@@ -52,6 +46,7 @@ pub struct Application {
     storage: Storage,
     registry: Registry,
     retention: Duration,
+    shutdown_grace: Duration,
 }
 
 impl Application {
@@ -91,7 +86,7 @@ impl Application {
         })
         .on_connect(move |connection, _| limit_unacknowledged_time(connection, client_timeout))
         .disable_signals()
-        .shutdown_timeout(SHUTDOWN_GRACE);
+        .shutdown_timeout(config.shutdown_grace.as_secs().max(1));
         if let Some(workers) = config.workers {
             server = server.workers(workers.get());
         }
@@ -106,6 +101,7 @@ impl Application {
             storage,
             registry,
             retention: config.retention,
+            shutdown_grace: config.shutdown_grace,
         })
     }
 
@@ -119,9 +115,12 @@ impl Application {
         shutdown: impl Future<Output = ()> + 'static,
     ) -> std::io::Result<()> {
         let handle = self.server.handle();
+        let registry = self.registry.clone();
         actix_web::rt::spawn(async move {
             shutdown.await;
-            tracing::info!("shutting down");
+            tracing::info!("shutting down: closing connections with 1012, then writing storage");
+            // Clients told "service restart" reconnect and resume by themselves, elsewhere or here.
+            registry.shut_down();
             handle.stop(true).await;
         });
         let flood = self.flood;
@@ -136,7 +135,7 @@ impl Application {
             actix_web::rt::spawn(sweep_inactive_rooms(self.registry, self.retention));
         }
         let served = self.server.await;
-        if tokio::time::timeout(FLUSH_GRACE, self.storage.flush())
+        if tokio::time::timeout(self.shutdown_grace, self.storage.flush())
             .await
             .is_err()
         {

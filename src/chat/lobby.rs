@@ -20,9 +20,11 @@ use uuid::Uuid;
 use super::history::{has_gap, History};
 use super::messages::{
     ApiPost, Close, ConnId, Describe, Join, Leave, NameTaken, Post, ReadHistory, Rename, RoomEvent,
-    RoomInfo, Typing,
+    RoomInfo, Shutdown, Typing,
 };
-use super::protocol::{ServerFrame, CLOSE_NAME_TAKEN, CLOSE_REPLACED, CLOSE_TOO_SLOW};
+use super::protocol::{
+    ServerFrame, CLOSE_NAME_TAKEN, CLOSE_REPLACED, CLOSE_SERVICE_RESTART, CLOSE_TOO_SLOW,
+};
 use super::registry::Registry;
 use super::session::Session;
 use crate::domain::{
@@ -410,6 +412,19 @@ impl Handler<Join> for Lobby {
             session: join.session,
         };
         self.admit_after_replay(join.conn, member, join.since, true, ctx);
+    }
+}
+
+impl Handler<Shutdown> for Lobby {
+    type Result = ();
+
+    /// Closes every connection without announcing leaves: everyone is leaving, and coming back.
+    fn handle(&mut self, _: Shutdown, _ctx: &mut Context<Self>) {
+        for (_, member) in self.members.drain(..) {
+            member
+                .session
+                .do_send(Close::new(CLOSE_SERVICE_RESTART, "service restart"));
+        }
     }
 }
 

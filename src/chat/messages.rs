@@ -56,6 +56,11 @@ pub struct Typing {
     pub conn: ConnId,
 }
 
+/// The server is stopping: close every member's connection with 1012 so clients come back on their own.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Shutdown;
+
 /// Someone without a connection posts over the HTTP API.
 #[derive(Message)]
 #[rtype(result = "Result<ChatMessage, NameTaken>")]

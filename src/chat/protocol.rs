@@ -9,6 +9,8 @@ use serde_json::Value;
 use crate::domain::{ChatMessage, DisplayName, Invalid, RoomCode, Timestamp, User};
 
 // Application close codes (4000–4999), sent with a readable reason; docs/PROTOCOL.md lists them.
+/// The server is restarting (RFC 6455's "service restart"); reconnect and resume.
+pub const CLOSE_SERVICE_RESTART: u16 = 1012;
 /// A newer connection resumed this identity.
 pub const CLOSE_REPLACED: u16 = 4000;
 /// The connection's outbound backlog passed its bound (the client stopped reading).

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use actix::{Actor, Addr};
 
 use super::lobby::{Lobby, RoomSettings, RoomState};
+use super::messages::Shutdown;
 use crate::domain::{MessageLifetime, RoomCode, Timestamp};
 use crate::storage::{Keep, Storage, StorageError};
 
@@ -119,6 +120,13 @@ impl Registry {
         rooms.insert(code.clone(), lobby.clone());
         tracing::info!(room = %code, "room loaded from storage");
         Ok(Some(lobby))
+    }
+
+    /// Tells every live room the server is stopping, so each closes its connections with 1012.
+    pub fn shut_down(&self) {
+        for lobby in self.lock().values() {
+            lobby.do_send(Shutdown);
+        }
     }
 
     fn find_live(&self, code: &RoomCode) -> Option<Addr<Lobby>> {

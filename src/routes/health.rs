@@ -1,4 +1,4 @@
-//! `GET /healthz`: answers 200 while the server is serving, and says whether storage is degraded.
+//! `GET /healthz` (liveness: serving, and is storage degraded?) and `GET /readyz` (can it load rooms?).
 
 use actix_web::{web, HttpResponse};
 use serde_json::json;
@@ -9,4 +9,20 @@ use crate::storage::Storage;
 pub async fn healthz(storage: web::Data<Storage>) -> HttpResponse {
     let storage = storage.health();
     HttpResponse::Ok().json(json!({ "status": storage.status, "storage": storage }))
+}
+
+/// Readiness: 200 when storage answers and is writing; 503 otherwise, so a balancer sends new visitors
+/// to healthier instances (this one keeps serving its rooms live).
+pub async fn readyz(storage: web::Data<Storage>) -> HttpResponse {
+    let unavailable = |error: String| {
+        HttpResponse::ServiceUnavailable().json(json!({ "status": "unavailable", "error": error }))
+    };
+    if let Err(err) = storage.ping().await {
+        return unavailable(err.to_string());
+    }
+    let health = storage.health();
+    match health.error {
+        Some(error) if health.status != "ok" => unavailable(error),
+        _ => HttpResponse::Ok().json(json!({ "status": "ready" })),
+    }
 }

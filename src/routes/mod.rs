@@ -36,6 +36,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/r/{code}", web::get().to(pages::room))
     .route("/static/{path:.*}", web::get().to(static_files::serve))
     .route("/healthz", web::get().to(health::healthz))
+    .route("/readyz", web::get().to(health::readyz))
     .route("/ws/{code}", web::get().to(ws::connect))
     .service(
         web::scope("/api/rooms")

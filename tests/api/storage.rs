@@ -160,6 +160,11 @@ async fn a_failing_database_degrades_but_never_stops_the_room() {
         );
     }
     let degraded = wait_for_health(&app, "degraded").await;
+    assert_eq!(
+        app.get("/readyz").await.status(),
+        503,
+        "not ready while writes fail"
+    );
     assert!(
         degraded["storage"]["pending"].as_u64().unwrap() >= 2,
         "{degraded}"
@@ -168,6 +173,7 @@ async fn a_failing_database_degrades_but_never_stops_the_room() {
     outage.end().await;
 
     wait_for_health(&app, "ok").await;
+    assert_eq!(app.get("/readyz").await.status(), 200);
     drop((ann, bob));
     let app = spawn_app_on(app.stop().await, &[]).await;
     assert_eq!(
@@ -295,7 +301,8 @@ async fn wait_until_stored(app: &TestApp) {
     .await;
 }
 
-/// The real binary, stopped with SIGTERM, flushes before it exits; started again, it has everything.
+/// The real binary, stopped with SIGTERM, tells its clients 1012 and flushes before it exits with 0;
+/// started again, it has everything.
 #[actix_web::test]
 async fn the_binary_flushes_on_sigterm() {
     let database = TestDatabase::new().await;
@@ -313,7 +320,15 @@ async fn the_binary_flushes_on_sigterm() {
             .await;
     }
 
+    let ws = server.url.replacen("http", "ws", 1);
+    let (mut listener, _) =
+        tokio_tungstenite::connect_async(format!("{ws}/ws/{code}?name=listener"))
+            .await
+            .unwrap();
+    crate::helpers::next_json(&mut listener).await;
+
     let status = server.terminate();
+    let (close, reason) = crate::helpers::expect_close(&mut listener).await;
     let again = Binary::start(&database).await;
     let page = again
         .call(
@@ -325,6 +340,11 @@ async fn the_binary_flushes_on_sigterm() {
     again.terminate();
 
     assert!(status.success(), "exit status {status}");
+    assert_eq!(
+        (close, reason.as_str()),
+        (1012, "service restart"),
+        "connected clients are told to come back"
+    );
     assert_eq!(page["messages"].as_array().unwrap().len(), 20);
 }
 
@@ -402,4 +422,68 @@ impl Binary {
             .success());
         self.process.wait().expect("the binary exits")
     }
+}
+
+/// A server told to stop closes every connection with 1012 "service restart", so clients come back.
+#[actix_web::test]
+async fn stopping_tells_every_client_to_reconnect() {
+    let app = spawn_app().await;
+    let code = app.create_room().await;
+    let mut ann = app.join(&code, "ann").await;
+    let mut bob = app.join(&code, "bob").await;
+    ann.expect("joined").await;
+
+    let (_, ann_close, bob_close) =
+        tokio::join!(app.stop(), ann.expect_close(), bob.expect_close());
+
+    assert_eq!(ann_close, (1012, "service restart".to_owned()));
+    assert_eq!(bob_close.0, 1012);
+}
+
+#[actix_web::test]
+async fn readyz_answers_200_when_storage_answers() {
+    let app = spawn_app().await;
+
+    let response = app.get("/readyz").await;
+
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.json::<Value>().await.unwrap()["status"], "ready");
+}
+
+/// `hubbub healthcheck` is the container's health check: 0 for a healthy server, 1 for none.
+#[actix_web::test]
+async fn the_healthcheck_command_reports_the_servers_health() {
+    let app = spawn_app().await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let check = |port: u16| {
+        Command::new(env!("CARGO_BIN_EXE_hubbub"))
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "healthcheck",
+            ])
+            .output()
+            .expect("the binary runs")
+    };
+
+    let healthy = tokio::task::spawn_blocking(move || check(app.port))
+        .await
+        .unwrap();
+    let nobody = tokio::task::spawn_blocking(move || check(closed))
+        .await
+        .unwrap();
+
+    assert!(
+        healthy.status.success(),
+        "{}",
+        String::from_utf8_lossy(&healthy.stderr)
+    );
+    assert_eq!(nobody.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&nobody.stderr).contains("did not answer"));
 }
