@@ -89,6 +89,26 @@ pub struct Config {
     #[arg(long, env = "HUBBUB_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,
 
+    /// WebSocket connections one client address may hold at once.
+    #[arg(
+        long,
+        env = "HUBBUB_MAX_CONNECTIONS_PER_ADDRESS",
+        default_value_t = 100
+    )]
+    pub max_connections_per_address: usize,
+
+    /// People one room admits at once.
+    #[arg(long, env = "HUBBUB_MAX_MEMBERS_PER_ROOM", default_value_t = 1_000)]
+    pub max_members_per_room: usize,
+
+    /// Rooms in memory at once; past it no new room is created (stored rooms still open).
+    #[arg(long, env = "HUBBUB_MAX_ROOMS", default_value_t = 10_000)]
+    pub max_rooms: usize,
+
+    /// The largest HTTP request body accepted, in bytes.
+    #[arg(long, env = "HUBBUB_MAX_BODY_SIZE", default_value_t = 64 * 1024)]
+    pub max_body_size: usize,
+
     /// Log filter: a level (info, debug) or tracing directives (hubbub=debug,actix_web=info).
     #[arg(long, env = "HUBBUB_LOG", default_value = "info")]
     pub log_level: String,
@@ -132,6 +152,8 @@ impl Config {
             history_size: self.history_size.get(),
             history_on_join: self.history_on_join,
             idle_timeout: self.room_idle_timeout,
+            max_members: self.max_members_per_room,
+            max_rooms: self.max_rooms,
         }
     }
 

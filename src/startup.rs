@@ -11,10 +11,11 @@ use anyhow::Context;
 use governor::{DefaultKeyedRateLimiter, RateLimiter};
 
 use crate::assets;
+use crate::chat::connections::ConnectionLimit;
 use crate::chat::registry::Registry;
 use crate::config::Config;
 use crate::domain::Timestamp;
-use crate::routes;
+use crate::routes::{self, Upgrades};
 use crate::storage::{redact, Storage};
 
 /// Per-address flood control for messages posted over the HTTP API.
@@ -66,12 +67,16 @@ impl Application {
         let registry = Registry::new(config.room_settings(), storage.clone());
         let app_registry = web::Data::new(registry.clone());
         let app_storage = web::Data::new(storage.clone());
-        let sessions = web::Data::new(config.session_settings());
-        let origins = web::Data::new(config.allowed_origins());
+        let upgrades = web::Data::new(Upgrades {
+            origins: config.allowed_origins(),
+            connections: ConnectionLimit::new(config.max_connections_per_address),
+            sessions: Arc::new(config.session_settings()),
+        });
         let flood = Arc::new(RateLimiter::keyed(config.session_settings().flood));
         let api_flood = web::Data::from(Arc::clone(&flood));
 
         let client_timeout = config.client_timeout;
+        let max_body = config.max_body_size;
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(routes::error_pages())
@@ -79,10 +84,9 @@ impl Application {
                 .app_data(templates.clone())
                 .app_data(app_registry.clone())
                 .app_data(app_storage.clone())
-                .app_data(sessions.clone())
-                .app_data(origins.clone())
+                .app_data(upgrades.clone())
                 .app_data(api_flood.clone())
-                .configure(routes::configure)
+                .configure(|cfg| routes::configure(cfg, max_body))
         })
         .on_connect(move |connection, _| limit_unacknowledged_time(connection, client_timeout))
         .disable_signals()

@@ -23,7 +23,8 @@ use super::messages::{
     RoomInfo, Shutdown, Typing,
 };
 use super::protocol::{
-    ServerFrame, CLOSE_NAME_TAKEN, CLOSE_REPLACED, CLOSE_SERVICE_RESTART, CLOSE_TOO_SLOW,
+    ServerFrame, CLOSE_NAME_TAKEN, CLOSE_REPLACED, CLOSE_ROOM_FULL, CLOSE_SERVICE_RESTART,
+    CLOSE_TOO_SLOW,
 };
 use super::registry::Registry;
 use super::session::Session;
@@ -42,6 +43,10 @@ pub struct RoomSettings {
     pub history_on_join: usize,
     /// How long an empty room lives in memory before its lobby stops; it stays in storage.
     pub idle_timeout: Duration,
+    /// Members a room admits at once.
+    pub max_members: usize,
+    /// Rooms the server creates while this many are live.
+    pub max_rooms: usize,
 }
 
 /// The most messages a reconnecting client is replayed; beyond that its welcome says `truncated`.
@@ -400,6 +405,13 @@ impl Handler<Join> for Lobby {
                 Uuid::new_v4().simple().to_string(),
             ),
         };
+        if self.members.len() >= self.settings.max_members {
+            let reason = format!(
+                "this room is full: it holds at most {} people",
+                self.settings.max_members
+            );
+            return join.session.do_send(Close::new(CLOSE_ROOM_FULL, reason));
+        }
         let key = user.name.key();
         if self.is_taken(&key, None) {
             let reason = format!("the name {} is already taken in this room", user.name);

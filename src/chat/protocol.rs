@@ -15,6 +15,10 @@ pub const CLOSE_SERVICE_RESTART: u16 = 1012;
 pub const CLOSE_REPLACED: u16 = 4000;
 /// The connection's outbound backlog passed its bound (the client stopped reading).
 pub const CLOSE_TOO_SLOW: u16 = 4008;
+/// The room already has its maximum of members.
+pub const CLOSE_ROOM_FULL: u16 = 4413;
+/// The client's address already holds its maximum of connections.
+pub const CLOSE_TOO_MANY_CONNECTIONS: u16 = 4429;
 /// The upgrade's parameters were invalid (name, `since`).
 pub const CLOSE_BAD_REQUEST: u16 = 4400;
 /// No room has that code.

@@ -23,6 +23,8 @@ pub struct Registry {
 pub enum CreateError {
     #[error("the room code {0} is already taken")]
     Taken(RoomCode),
+    #[error("the server holds its maximum of {0} rooms; try again later")]
+    Full(usize),
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -59,6 +61,9 @@ impl Registry {
         let state = RoomState::new(lifetime);
         let created_at = state.created_at;
         let mut rooms = self.lock();
+        if rooms.len() >= self.settings.max_rooms {
+            return Err(CreateError::Full(self.settings.max_rooms));
+        }
         // Checked again under the lock: someone may have created it while storage was asked.
         if rooms.contains_key(&code) {
             return Err(CreateError::Taken(code));

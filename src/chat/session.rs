@@ -15,6 +15,7 @@ use bytes::BytesMut;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use uuid::Uuid;
 
+use super::connections::Slot;
 use super::lobby::Lobby;
 use super::messages::{Close, ConnId, Join, Leave, Post, Rename, RoomEvent, Typing};
 use super::protocol::{ClientFrame, ServerFrame, CLOSE_NO_SUCH_ROOM, CLOSE_TIMEOUT};
@@ -56,8 +57,10 @@ pub fn start(
     lobby: Addr<Lobby>,
     join: JoinRequest,
     settings: Arc<SessionSettings>,
+    slot: Option<Slot>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let session = Session {
+        _slot: slot,
         conn: Uuid::new_v4(),
         flood: RateLimiter::direct(settings.flood),
         lobby,
@@ -98,6 +101,8 @@ where
 }
 
 pub struct Session {
+    /// This connection's place in its address's count, given back when the session ends.
+    _slot: Option<Slot>,
     conn: ConnId,
     lobby: Addr<Lobby>,
     room: RoomCode,

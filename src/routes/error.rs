@@ -29,6 +29,10 @@ pub enum ApiError {
     NotFound,
     #[error(transparent)]
     Storage(#[from] StorageError),
+    #[error("the server holds its maximum of {0} rooms; try again later")]
+    RoomLimit(usize),
+    #[error("the request body is larger than the {0} bytes allowed")]
+    TooLarge(usize),
 }
 
 impl From<CreateError> for ApiError {
@@ -36,6 +40,7 @@ impl From<CreateError> for ApiError {
         match err {
             CreateError::Taken(code) => Self::RoomTaken(code),
             CreateError::Storage(err) => Self::Storage(err),
+            CreateError::Full(max) => Self::RoomLimit(max),
         }
     }
 }
@@ -52,6 +57,8 @@ impl ApiError {
             Self::RateLimited => "rate_limited",
             Self::NotFound => "not_found",
             Self::Storage(_) => "storage_unavailable",
+            Self::RoomLimit(_) => "room_limit",
+            Self::TooLarge(_) => "too_large",
         }
     }
 }
@@ -64,7 +71,8 @@ impl ResponseError for ApiError {
             Self::RoomTaken(_) | Self::NameTaken(_) => StatusCode::CONFLICT,
             Self::ForbiddenOrigin => StatusCode::FORBIDDEN,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            Self::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Storage(_) | Self::RoomLimit(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         }
     }
 

@@ -11,19 +11,25 @@ use actix_web::middleware::{DefaultHeaders, ErrorHandlers};
 use actix_web::web;
 
 pub use error::ApiError;
+pub use ws::Upgrades;
 
-/// The largest request body accepted: a 4,000-character message fits many times over.
-const MAX_BODY_BYTES: usize = 64 * 1024;
-
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// Routes and extractor limits; `max_body` bounds every request body, in bytes.
+pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
     cfg.app_data(
         web::JsonConfig::default()
-            .limit(MAX_BODY_BYTES)
-            .error_handler(|err, _| {
-                ApiError::BadRequest(format!("invalid JSON body: {err}")).into()
+            .limit(max_body)
+            .error_handler(move |err, _| {
+                use actix_web::error::JsonPayloadError;
+                match err {
+                    JsonPayloadError::Overflow { .. }
+                    | JsonPayloadError::OverflowKnownLength { .. } => {
+                        ApiError::TooLarge(max_body).into()
+                    }
+                    other => ApiError::BadRequest(format!("invalid JSON body: {other}")).into(),
+                }
             }),
     )
-    .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+    .app_data(web::PayloadConfig::new(max_body))
     .app_data(
         web::QueryConfig::default()
             .error_handler(|err, _| ApiError::BadRequest(format!("invalid query: {err}")).into()),

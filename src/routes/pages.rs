@@ -9,6 +9,7 @@ use anyhow::Context;
 use serde::Serialize;
 use tera::Tera;
 
+use super::ApiError;
 use crate::chat::registry::Registry;
 use crate::domain::{RoomCode, MAX_MESSAGE_CHARS, MAX_NAME_CHARS};
 
@@ -99,13 +100,37 @@ fn render(tera: &Tera, template: &str, page: &impl Serialize) -> Result<HttpResp
         .body(html))
 }
 
-/// Gives every error response outside the JSON API and the WebSocket endpoint an HTML page, so
-/// nobody meets a bare status line or a framework's default text.
+/// Gives every error response a body in its area's shape: JSON under /api/, an HTML page outside it
+/// (the WebSocket endpoint's own errors are left alone), so nobody meets a framework's default text.
 pub fn error_page<B>(response: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
     let path = response.request().path();
-    if path.starts_with("/api/") || path.starts_with("/ws/") {
+    let is_api_error = response
+        .response()
+        .error()
+        .is_some_and(|err| err.as_error::<ApiError>().is_some());
+    if path.starts_with("/ws/") || (path.starts_with("/api/") && is_api_error) {
         return Ok(ErrorHandlerResponse::Response(
             response.map_into_left_body(),
+        ));
+    }
+    if path.starts_with("/api/") {
+        // actix's own refusals (an oversized body, a wrong method) get the API's JSON shape too.
+        let status = response.status();
+        let code = match status {
+            StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+            StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+            status if status.is_server_error() => "internal",
+            _ => "bad_request",
+        };
+        let message = response.response().error().map_or_else(
+            || status.canonical_reason().unwrap_or("error").to_owned(),
+            ToString::to_string,
+        );
+        let (request, _) = response.into_parts();
+        let body = HttpResponse::build(status)
+            .json(serde_json::json!({ "error": { "code": code, "message": message } }));
+        return Ok(ErrorHandlerResponse::Response(
+            ServiceResponse::new(request, body).map_into_right_body(),
         ));
     }
     let status = response.status();

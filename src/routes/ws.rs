@@ -1,5 +1,7 @@
 //! `GET /ws/{code}?name=…&resume=…&since=…`: the WebSocket upgrade into a room.
 
+use std::sync::Arc;
+
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -7,12 +9,20 @@ use serde::Deserialize;
 use super::ApiError;
 use actix_web_actors::ws::CloseCode;
 
+use crate::chat::connections::ConnectionLimit;
 use crate::chat::messages::Close;
-use crate::chat::protocol::{CLOSE_BAD_REQUEST, CLOSE_NO_SUCH_ROOM};
+use crate::chat::protocol::{CLOSE_BAD_REQUEST, CLOSE_NO_SUCH_ROOM, CLOSE_TOO_MANY_CONNECTIONS};
 use crate::chat::registry::Registry;
 use crate::chat::session::{self, JoinRequest, SessionSettings};
 use crate::domain::{DisplayName, Invalid, RoomCode};
 use crate::origin::AllowedOrigins;
+
+/// What decides whether and how a WebSocket upgrade goes ahead, shared by every worker.
+pub struct Upgrades {
+    pub origins: AllowedOrigins,
+    pub connections: ConnectionLimit,
+    pub sessions: Arc<SessionSettings>,
+}
 
 #[derive(Deserialize)]
 pub struct UpgradeParams {
@@ -28,8 +38,7 @@ pub async fn connect(
     code: web::Path<String>,
     params: web::Query<UpgradeParams>,
     registry: web::Data<Registry>,
-    origins: web::Data<AllowedOrigins>,
-    settings: web::Data<SessionSettings>,
+    upgrades: web::Data<Upgrades>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let text = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
     // A present but unreadable Origin is treated like a foreign one.
@@ -37,10 +46,29 @@ pub async fn connect(
         .headers()
         .get(header::ORIGIN)
         .map(|v| v.to_str().unwrap_or("null"));
-    if !origins.permits(origin, text(header::HOST)) {
+    if !upgrades.origins.permits(origin, text(header::HOST)) {
         tracing::info!(origin, "refused a WebSocket from a foreign origin");
         return Err(ApiError::ForbiddenOrigin.into());
     }
+    let slot = match req
+        .peer_addr()
+        .map(|peer| upgrades.connections.take(peer.ip()))
+    {
+        Some(Some(slot)) => Some(slot),
+        // Only a TCP peer has an address to count; anything else is not limited here.
+        None => None,
+        Some(None) => {
+            let reason = format!(
+                "too many connections from your address (at most {})",
+                upgrades.connections.per_address()
+            );
+            return session::refuse(
+                &req,
+                payload,
+                Close::new(CLOSE_TOO_MANY_CONNECTIONS, reason),
+            );
+        }
+    };
     let join = match parse(&code, params.into_inner()) {
         Ok(join) => join,
         Err(invalid) => {
@@ -52,7 +80,14 @@ pub async fn connect(
         }
     };
     match registry.open(&join.room).await {
-        Ok(Some(lobby)) => session::start(&req, payload, lobby, join, settings.into_inner()),
+        Ok(Some(lobby)) => session::start(
+            &req,
+            payload,
+            lobby,
+            join,
+            Arc::clone(&upgrades.sessions),
+            slot,
+        ),
         Ok(None) => {
             let reason = format!("no room has the code {}", join.room);
             session::refuse(&req, payload, Close::new(CLOSE_NO_SUCH_ROOM, reason))

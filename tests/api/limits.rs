@@ -217,3 +217,85 @@ async fn post_large(app: &TestApp, code: &str) -> u16 {
         .await;
     response.status().as_u16()
 }
+
+/// One address may hold only so many connections; a closed one frees its place.
+#[actix_web::test]
+async fn connections_per_address_are_capped() {
+    let app = spawn_app_with(&["--max-connections-per-address", "2"]).await;
+    let code = app.create_room().await;
+    let ann = app.join(&code, "ann").await;
+    let _bob = app.join(&code, "bob").await;
+
+    let mut third = app.open(&format!("/ws/{code}?name=carol")).await;
+    let (close, reason) = expect_close(&mut third).await;
+    drop(ann);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let carol = app.join(&code, "carol").await;
+
+    assert_eq!(close, 4429);
+    assert!(reason.contains("at most 2"), "{reason}");
+    assert_eq!(carol.welcome["you"]["name"], "carol");
+}
+
+/// A full room refuses the next person with a reason; a member's reconnection is not a newcomer.
+#[actix_web::test]
+async fn a_full_room_refuses_the_next_member() {
+    let app = spawn_app_with(&["--max-members-per-room", "2"]).await;
+    let code = app.create_room().await;
+    let _ann = app.join(&code, "ann").await;
+    let bob = app.join(&code, "bob").await;
+
+    let mut third = app.open(&format!("/ws/{code}?name=carol")).await;
+    let (close, reason) = expect_close(&mut third).await;
+    let takeover = app
+        .join_with(&code, &format!("name=bob&resume={}", bob.resume_secret()))
+        .await;
+
+    assert_eq!(close, 4413);
+    assert!(reason.contains("full"), "{reason}");
+    assert_eq!(takeover.welcome["you"]["id"], bob.id());
+}
+
+#[actix_web::test]
+async fn no_room_is_created_past_the_room_limit() {
+    let app = spawn_app_with(&["--max-rooms", "2"]).await;
+    app.create_room().await;
+    app.create_room().await;
+
+    let refused = app.post_json("/api/rooms", &json!({})).await;
+
+    assert_eq!(refused.status(), 503);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "room_limit");
+}
+
+/// Bodies over the limit are refused with JSON, on every endpoint; so are wrong methods.
+#[actix_web::test]
+async fn oversized_bodies_and_wrong_methods_get_json_errors() {
+    let app = spawn_app_with(&["--max-body-size", "1024"]).await;
+    let code = app.create_room().await;
+    let big = json!({ "name": "bot", "text": "x".repeat(2_000) });
+
+    let message = app
+        .post_json(&format!("/api/rooms/{code}/messages"), &big)
+        .await;
+    let room = app
+        .post_json("/api/rooms", &json!({ "code": "x".repeat(2_000) }))
+        .await;
+    let wrong_method = app
+        .http
+        .delete(format!("{}/api/rooms", app.address))
+        .send()
+        .await
+        .unwrap();
+
+    for (response, status, code) in [
+        (message, 413, "too_large"),
+        (room, 413, "too_large"),
+        (wrong_method, 404, "not_found"),
+    ] {
+        assert_eq!(response.status(), status);
+        let body: serde_json::Value = response.json().await.expect("a JSON error body");
+        assert_eq!(body["error"]["code"], code, "{body}");
+    }
+}
