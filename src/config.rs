@@ -109,6 +109,15 @@ pub struct Config {
     #[arg(long, env = "HUBBUB_MAX_BODY_SIZE", default_value_t = 64 * 1024)]
     pub max_body_size: usize,
 
+    /// Believe X-Forwarded-For, -Proto and -Host from a proxy in front (ngrok, Caddy, nginx) for
+    /// client addresses, limits and the Origin check. Leave off unless a proxy sets them: they are spoofable.
+    #[arg(long, env = "HUBBUB_TRUST_PROXY")]
+    pub trust_proxy: bool,
+
+    /// The public address invite links use (https://chat.example.com); by default, the one each visitor used.
+    #[arg(long, env = "HUBBUB_PUBLIC_URL")]
+    pub public_url: Option<url::Url>,
+
     /// Log filter: a level (info, debug) or tracing directives (hubbub=debug,actix_web=info).
     #[arg(long, env = "HUBBUB_LOG", default_value = "info")]
     pub log_level: String,

@@ -15,7 +15,7 @@ use crate::chat::connections::ConnectionLimit;
 use crate::chat::registry::Registry;
 use crate::config::Config;
 use crate::domain::Timestamp;
-use crate::routes::{self, Upgrades};
+use crate::routes::{self, Proxying, Upgrades};
 use crate::storage::{redact, Storage};
 
 /// Per-address flood control for messages posted over the HTTP API.
@@ -67,11 +67,17 @@ impl Application {
         let registry = Registry::new(config.room_settings(), storage.clone());
         let app_registry = web::Data::new(registry.clone());
         let app_storage = web::Data::new(storage.clone());
+        let proxying = Proxying {
+            trust_proxy: config.trust_proxy,
+            public_url: config.public_url.clone(),
+        };
         let upgrades = web::Data::new(Upgrades {
+            proxying: proxying.clone(),
             origins: config.allowed_origins(),
             connections: ConnectionLimit::new(config.max_connections_per_address),
             sessions: Arc::new(config.session_settings()),
         });
+        let app_proxying = web::Data::new(proxying);
         let flood = Arc::new(RateLimiter::keyed(config.session_settings().flood));
         let api_flood = web::Data::from(Arc::clone(&flood));
 
@@ -85,6 +91,7 @@ impl Application {
                 .app_data(app_registry.clone())
                 .app_data(app_storage.clone())
                 .app_data(upgrades.clone())
+                .app_data(app_proxying.clone())
                 .app_data(api_flood.clone())
                 .configure(|cfg| routes::configure(cfg, max_body))
         })

@@ -522,7 +522,8 @@ document.addEventListener("visibilitychange", () => {
 });
 
 el.copyInvite.addEventListener("click", async () => {
-  const link = `${location.origin}/r/${encodeURIComponent(CODE)}`;
+  // The configured public address if there is one, else the address this page was opened at.
+  const link = `${document.body.dataset.inviteBase || location.origin}/r/${encodeURIComponent(CODE)}`;
   try {
     await navigator.clipboard.writeText(link);
     el.copyStatus.textContent = "Invite link copied";

@@ -1,5 +1,6 @@
 //! HTTP routes: the WebSocket upgrade, the JSON API, and health.
 
+mod client;
 mod error;
 mod health;
 mod pages;
@@ -10,6 +11,7 @@ mod ws;
 use actix_web::middleware::{DefaultHeaders, ErrorHandlers};
 use actix_web::web;
 
+pub use client::Proxying;
 pub use error::ApiError;
 pub use ws::Upgrades;
 

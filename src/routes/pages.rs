@@ -9,7 +9,7 @@ use anyhow::Context;
 use serde::Serialize;
 use tera::Tera;
 
-use super::ApiError;
+use super::{ApiError, Proxying};
 use crate::chat::registry::Registry;
 use crate::domain::{RoomCode, MAX_MESSAGE_CHARS, MAX_NAME_CHARS};
 
@@ -34,6 +34,8 @@ struct HomePage {
 struct RoomPage<'a> {
     code: &'a RoomCode,
     limits: Limits,
+    /// `--public-url`, if set; otherwise the page uses the address it was opened at.
+    invite_base: &'a str,
 }
 
 #[derive(Serialize)]
@@ -75,16 +77,22 @@ pub async fn room(
     code: web::Path<String>,
     tera: web::Data<Tera>,
     registry: web::Data<Registry>,
+    proxying: web::Data<Proxying>,
 ) -> Result<HttpResponse, PageError> {
     let missing = || PageError::NoSuchRoom(code.to_uppercase());
     let room = RoomCode::parse(&code).map_err(|_| missing())?;
     registry.open(&room).await?.ok_or_else(missing)?;
+    let invite_base = proxying
+        .public_url
+        .as_ref()
+        .map_or("", |url| url.as_str().trim_end_matches('/'));
     render(
         &tera,
         "room.html",
         &RoomPage {
             code: &room,
             limits: LIMITS,
+            invite_base,
         },
     )
 }
@@ -203,6 +211,7 @@ mod tests {
                 tera::Context::from_serialize(RoomPage {
                     code: &code,
                     limits: LIMITS,
+                    invite_base: "",
                 })
                 .unwrap(),
             ),

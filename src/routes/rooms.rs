@@ -5,7 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::ApiError;
+use super::{ApiError, Proxying};
 use actix::Addr;
 
 use crate::chat::lobby::Lobby;
@@ -31,6 +31,7 @@ pub async fn create(
     req: HttpRequest,
     body: web::Bytes,
     registry: web::Data<Registry>,
+    proxying: web::Data<Proxying>,
 ) -> Result<HttpResponse, ApiError> {
     // An empty body is allowed: it asks for a generated code.
     let body: CreateRoom = if body.iter().all(u8::is_ascii_whitespace) {
@@ -45,8 +46,7 @@ pub async fn create(
         .map(MessageLifetime::from_seconds)
         .transpose()?;
     let code = registry.create(requested, lifetime).await?;
-    let info = req.connection_info();
-    let url = format!("{}://{}/r/{code}", info.scheme(), info.host());
+    let url = format!("{}/r/{code}", proxying.base_url(&req));
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/rooms/{code}")))
         .json(json!({ "code": code, "url": url })))
@@ -120,14 +120,17 @@ pub async fn post_message(
     body: web::Json<NewMessage>,
     registry: web::Data<Registry>,
     flood: web::Data<ApiFlood>,
+    proxying: web::Data<Proxying>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let post = ApiPost {
         name: DisplayName::parse(&body.name)?,
         text: MessageText::parse(&body.text)?,
     };
-    if let Some(ip) = req.peer_addr().map(|peer| peer.ip()) {
-        flood.check_key(&ip).map_err(|_| ApiError::RateLimited)?;
+    if let Some(address) = proxying.client(&req).address {
+        flood
+            .check_key(&address)
+            .map_err(|_| ApiError::RateLimited)?;
     }
     let (code, lobby) = find(&code, &registry).await?;
     let message = lobby

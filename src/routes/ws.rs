@@ -6,7 +6,7 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use super::ApiError;
+use super::{ApiError, Proxying};
 use actix_web_actors::ws::CloseCode;
 
 use crate::chat::connections::ConnectionLimit;
@@ -19,6 +19,7 @@ use crate::origin::AllowedOrigins;
 
 /// What decides whether and how a WebSocket upgrade goes ahead, shared by every worker.
 pub struct Upgrades {
+    pub proxying: Proxying,
     pub origins: AllowedOrigins,
     pub connections: ConnectionLimit,
     pub sessions: Arc<SessionSettings>,
@@ -40,19 +41,19 @@ pub async fn connect(
     registry: web::Data<Registry>,
     upgrades: web::Data<Upgrades>,
 ) -> Result<HttpResponse, actix_web::Error> {
-    let text = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let client = upgrades.proxying.client(&req);
     // A present but unreadable Origin is treated like a foreign one.
     let origin = req
         .headers()
         .get(header::ORIGIN)
         .map(|v| v.to_str().unwrap_or("null"));
-    if !upgrades.origins.permits(origin, text(header::HOST)) {
+    if !upgrades.origins.permits(origin, client.host.as_deref()) {
         tracing::info!(origin, "refused a WebSocket from a foreign origin");
         return Err(ApiError::ForbiddenOrigin.into());
     }
-    let slot = match req
-        .peer_addr()
-        .map(|peer| upgrades.connections.take(peer.ip()))
+    let slot = match client
+        .address
+        .map(|address| upgrades.connections.take(address))
     {
         Some(Some(slot)) => Some(slot),
         // Only a TCP peer has an address to count; anything else is not limited here.

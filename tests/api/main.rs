@@ -6,6 +6,7 @@ mod helpers;
 mod join;
 mod limits;
 mod origin;
+mod proxy;
 mod resume;
 mod rooms_api;
 mod storage;
