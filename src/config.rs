@@ -11,6 +11,7 @@ use governor::Quota;
 use crate::chat::lobby::RoomSettings;
 use crate::chat::session::SessionSettings;
 use crate::origin::{AllowedOrigins, Authority};
+use crate::telemetry::LogFormat;
 
 /// Hubbub: a self-hosted realtime chat-room server.
 #[derive(Debug, Clone, Parser)]
@@ -117,6 +118,10 @@ pub struct Config {
     /// The public address invite links use (https://chat.example.com); by default, the one each visitor used.
     #[arg(long, env = "HUBBUB_PUBLIC_URL")]
     pub public_url: Option<url::Url>,
+
+    /// How log lines are written: text for people, json for log collectors.
+    #[arg(long, env = "HUBBUB_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
 
     /// Log filter: a level (info, debug) or tracing directives (hubbub=debug,actix_web=info).
     #[arg(long, env = "HUBBUB_LOG", default_value = "info")]

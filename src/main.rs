@@ -11,7 +11,7 @@ async fn main() -> anyhow::Result<()> {
     if let Some(Command::Healthcheck) = config.command {
         std::process::exit(healthcheck(&config).await);
     }
-    telemetry::init(&config.log_level)?;
+    telemetry::init(&config.log_level, config.log_format)?;
     let host = config.host;
     let app = Application::build(config).await?;
     tracing::info!(%host, port = app.port(), "hubbub is listening");

@@ -19,7 +19,8 @@ pub const PATIENCE: Duration = Duration::from_secs(10);
 
 static TRACING: LazyLock<()> = LazyLock::new(|| {
     if std::env::var_os("TEST_LOG").is_some() {
-        hubbub::telemetry::init("debug").expect("log subscriber installs once");
+        hubbub::telemetry::init("debug", hubbub::telemetry::LogFormat::Text)
+            .expect("log subscriber installs once");
     }
 });
 

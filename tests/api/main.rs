@@ -5,6 +5,7 @@ mod chat;
 mod helpers;
 mod join;
 mod limits;
+mod logs;
 mod origin;
 mod proxy;
 mod resume;
