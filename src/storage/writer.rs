@@ -61,8 +61,10 @@ pub struct Writer {
     database: Database,
     commands: mpsc::UnboundedReceiver<Command>,
     buffer: VecDeque<Command>,
-    /// Messages in `buffer` or in the batch being written; at most `capacity`.
+    /// Messages in `buffer` or in the batch being written.
     unwritten: usize,
+    /// Of those, the messages in the batch being written, which cannot be dropped while in flight.
+    in_flight: usize,
     capacity: usize,
     health: Arc<Health>,
     retry_delay: Duration,
@@ -83,6 +85,7 @@ impl Writer {
             commands,
             buffer: VecDeque::new(),
             unwritten: 0,
+            in_flight: 0,
             capacity,
             health,
             retry_delay: RETRY_FIRST,
@@ -143,7 +146,8 @@ impl Writer {
 
     fn accept(&mut self, command: Command) {
         if let Command::Persist { .. } = command {
-            if self.unwritten == self.capacity {
+            // The bound counts the waiting messages; a failed batch rejoins them and is trimmed then.
+            if self.unwritten - self.in_flight >= self.capacity {
                 self.drop_oldest();
             }
             self.unwritten += 1;
@@ -152,9 +156,8 @@ impl Writer {
         self.health.set_pending(self.unwritten);
     }
 
-    /// Makes room in a full buffer by giving up its oldest message; rooms and flushes are kept.
-    /// False when every unwritten message is in the batch being written: the bound is then enforced
-    /// when that batch fails and comes back (or not at all, if it succeeds).
+    /// Makes room in a full buffer by giving up its oldest waiting message; rooms and flushes are
+    /// kept. False when no message is waiting.
     fn drop_oldest(&mut self) -> bool {
         let oldest = self
             .buffer
@@ -206,6 +209,7 @@ impl Writer {
         if batch.is_empty() {
             return None;
         }
+        self.in_flight = messages;
         let activity = self.stale_activity(&batch);
         let database = self.database.clone();
         Some(Box::pin(async move {
@@ -242,6 +246,7 @@ impl Writer {
             self.recorded_activity.clear();
         }
         self.recorded_activity.extend(activity);
+        self.in_flight = 0;
         for command in &batch {
             if let Command::Persist { message, settled } = command {
                 settled.fetch_max(message.seq, Ordering::Release);
@@ -259,10 +264,11 @@ impl Writer {
         tracing::warn!(error = format!("{err:#}"), retry_in = ?self.retry_delay, "storage write failed; the rooms carry on live");
         self.health.failed(err);
         self.retry_delay = (self.retry_delay * 2).min(RETRY_LAST);
+        self.in_flight = 0;
         for command in batch.into_iter().rev() {
             self.buffer.push_front(command);
         }
-        // While the batch was in flight nothing in it could be dropped; the bound applies again now.
+        // Back with the waiting messages, the batch's are the oldest: trimming to the bound drops them first.
         while self.unwritten > self.capacity && self.drop_oldest() {}
     }
 }

@@ -162,6 +162,21 @@ impl TestDatabase {
     }
 }
 
+impl TestDatabase {
+    /// How many messages are in the database itself (the API also shows a room's memory).
+    pub async fn stored_messages(&self) -> i64 {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let mut connection = sqlx::AnyConnection::connect(&self.url)
+            .await
+            .expect("the test database opens");
+        sqlx::query_scalar("SELECT COUNT(*) FROM messages")
+            .fetch_one(&mut connection)
+            .await
+            .expect("messages can be counted")
+    }
+}
+
 impl Outage {
     pub async fn end(self) {
         match self {
