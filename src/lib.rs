@@ -2,6 +2,7 @@ pub mod assets;
 pub mod chat;
 pub mod config;
 pub mod domain;
+pub mod instruments;
 pub mod origin;
 pub mod routes;
 pub mod startup;

@@ -9,12 +9,14 @@ use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use governor::{DefaultKeyedRateLimiter, RateLimiter};
+use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::assets;
 use crate::chat::connections::ConnectionLimit;
 use crate::chat::registry::Registry;
 use crate::config::Config;
 use crate::domain::Timestamp;
+use crate::instruments;
 use crate::routes::{self, Proxying, Upgrades};
 use crate::storage::{redact, Storage};
 
@@ -23,6 +25,9 @@ pub type ApiFlood = DefaultKeyedRateLimiter<IpAddr>;
 
 /// How often the API flood limiter forgets addresses that have gone quiet, so it does not grow forever.
 const FLOOD_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+
+/// How often the metrics recorder folds buffered histogram samples, so they do not pile up unscraped.
+const METRICS_UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 
 /// The retention sweep runs this often, or four times per retention period if that is shorter.
 const MAX_SWEEP_INTERVAL: Duration = Duration::from_secs(3600);
@@ -48,6 +53,7 @@ pub struct Application {
     registry: Registry,
     retention: Duration,
     shutdown_grace: Duration,
+    metrics: PrometheusHandle,
 }
 
 impl Application {
@@ -64,6 +70,8 @@ impl Application {
             .port();
 
         let templates = web::Data::new(assets::templates()?);
+        let metrics_handle = instruments::recorder()?;
+        let metrics = web::Data::new(metrics_handle.clone());
         let registry = Registry::new(config.room_settings(), storage.clone());
         let app_registry = web::Data::new(registry.clone());
         let app_storage = web::Data::new(storage.clone());
@@ -88,6 +96,7 @@ impl Application {
                 .wrap(routes::error_pages())
                 .wrap(routes::security_headers())
                 .app_data(templates.clone())
+                .app_data(metrics.clone())
                 .app_data(app_registry.clone())
                 .app_data(app_storage.clone())
                 .app_data(upgrades.clone())
@@ -113,6 +122,7 @@ impl Application {
             registry,
             retention: config.retention,
             shutdown_grace: config.shutdown_grace,
+            metrics: metrics_handle,
         })
     }
 
@@ -134,14 +144,9 @@ impl Application {
             registry.shut_down();
             handle.stop(true).await;
         });
-        let flood = self.flood;
-        actix_web::rt::spawn(async move {
-            let mut sweep = actix_web::rt::time::interval(FLOOD_SWEEP_INTERVAL);
-            loop {
-                sweep.tick().await;
-                flood.retain_recent();
-            }
-        });
+        let (flood, metrics) = (self.flood, self.metrics);
+        every(FLOOD_SWEEP_INTERVAL, move || flood.retain_recent());
+        every(METRICS_UPKEEP_INTERVAL, move || metrics.run_upkeep());
         if !self.retention.is_zero() {
             actix_web::rt::spawn(sweep_inactive_rooms(self.registry, self.retention));
         }
@@ -159,6 +164,17 @@ impl Application {
         self.storage.close().await;
         served
     }
+}
+
+/// Runs `chore` every `period` for as long as the server's runtime lives.
+fn every(period: Duration, mut chore: impl FnMut() + 'static) {
+    actix_web::rt::spawn(async move {
+        let mut ticks = actix_web::rt::time::interval(period);
+        loop {
+            ticks.tick().await;
+            chore();
+        }
+    });
 }
 
 /// Deletes stored rooms nobody has used for the retention period, now and then.

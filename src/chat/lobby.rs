@@ -32,6 +32,7 @@ use crate::domain::{
     ChatMessage, DisplayName, Invalid, MessageLifetime, MessageRef, MessageText, NameKey, RoomCode,
     Timestamp, User,
 };
+use crate::instruments;
 use crate::storage::{Keep, Storage, StorageError};
 
 /// How a room behaves; the same for every room, set from the configuration.
@@ -288,6 +289,8 @@ impl Lobby {
             reference,
         };
         self.next_seq += 1;
+        metrics::counter!(instruments::MESSAGES_RECEIVED).increment(1);
+        metrics::counter!(instruments::MESSAGES_DELIVERED).increment(self.members.len() as u64);
         self.broadcast(&ServerFrame::Message(&message).encode(), None);
         self.storage
             .persist(message.clone(), Arc::clone(&self.settled));

@@ -8,6 +8,7 @@ use actix::{Actor, Addr};
 use super::lobby::{Lobby, RoomSettings, RoomState};
 use super::messages::Shutdown;
 use crate::domain::{MessageLifetime, RoomCode, Timestamp};
+use crate::instruments;
 use crate::storage::{Keep, Storage, StorageError};
 
 /// Shared by every worker; consulted to create or open a room, never per message.
@@ -70,6 +71,7 @@ impl Registry {
         }
         let lobby = Lobby::new(code.clone(), state, self.clone(), self.storage.clone());
         rooms.insert(code.clone(), lobby.start());
+        metrics::gauge!(instruments::ROOMS_LIVE).set(rooms.len() as f64);
         self.storage.create_room(code.clone(), created_at, lifetime);
         tracing::info!(room = %code, "room created");
         Ok(code)
@@ -123,6 +125,7 @@ impl Registry {
         };
         let lobby = Lobby::new(code.clone(), state, self.clone(), self.storage.clone()).start();
         rooms.insert(code.clone(), lobby.clone());
+        metrics::gauge!(instruments::ROOMS_LIVE).set(rooms.len() as f64);
         tracing::info!(room = %code, "room loaded from storage");
         Ok(Some(lobby))
     }
@@ -140,7 +143,9 @@ impl Registry {
 
     /// Called by a lobby as it stops; a session that looked it up just before gets a closed mailbox.
     pub(super) fn remove(&self, code: &RoomCode) {
-        self.lock().remove(code);
+        let mut rooms = self.lock();
+        rooms.remove(code);
+        metrics::gauge!(instruments::ROOMS_LIVE).set(rooms.len() as f64);
     }
 
     /// Deletes stored rooms (and their messages) inactive since before `cutoff`, except live ones.

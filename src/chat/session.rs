@@ -20,6 +20,7 @@ use super::lobby::Lobby;
 use super::messages::{Close, ConnId, Join, Leave, Post, Rename, RoomEvent, Typing};
 use super::protocol::{ClientFrame, ServerFrame, CLOSE_NO_SUCH_ROOM, CLOSE_TIMEOUT};
 use crate::domain::{DisplayName, Invalid, MessageRef, MessageText, RoomCode};
+use crate::instruments;
 
 /// The largest frame, or message reassembled from continuation frames, a client may send.
 /// A 4,000-character message is at most 16 KB of UTF-8 inside its JSON; 64 KiB leaves room without inviting abuse.
@@ -151,6 +152,7 @@ impl Session {
     }
 
     fn refuse(&mut self, invalid: &Invalid, reference: Option<&str>, ctx: &mut WsContext) {
+        metrics::counter!(instruments::FRAMES_REFUSED, "code" => invalid.code).increment(1);
         if invalid.code == "rate_limited" {
             self.rate_limited += 1;
         } else {
@@ -257,13 +259,18 @@ fn not_utf8() -> Close {
     )
 }
 
-/// Maps the codec's complaints to the close code RFC 6455 gives each.
-fn protocol_close(err: &ProtocolError) -> Close {
+/// Maps the codec's complaints to the close code RFC 6455 gives each; `None` when the connection
+/// itself is gone (actix reports a payload cut short as an `Io` error), which is no violation.
+fn protocol_close(err: &ProtocolError) -> Option<Close> {
     match err {
-        ProtocolError::Overflow => too_big(),
+        ProtocolError::Overflow => Some(too_big()),
         // actix reports bad UTF-8 in a text frame as an `Io` error carrying `Utf8Error`'s text.
-        ProtocolError::Io(io) if io.to_string().contains("utf-8") => not_utf8(),
-        other => Close::new(u16::from(CloseCode::Protocol), other.to_string()),
+        ProtocolError::Io(io) if io.to_string().contains("utf-8") => Some(not_utf8()),
+        ProtocolError::Io(_) => None,
+        other => Some(Close::new(
+            u16::from(CloseCode::Protocol),
+            other.to_string(),
+        )),
     }
 }
 
@@ -274,6 +281,7 @@ impl Actor for Session {
         ctx.set_mailbox_capacity(self.settings.max_backlog);
         ctx.run_interval(self.settings.heartbeat_interval, Self::heartbeat);
         tracing::info!(room = %self.room, conn = %self.conn, "connection opened");
+        metrics::gauge!(instruments::CONNECTIONS_OPEN).increment(1.0);
         let Some(request) = self.join.take() else {
             return;
         };
@@ -299,6 +307,10 @@ impl Actor for Session {
     }
 
     fn stopped(&mut self, _ctx: &mut WsContext) {
+        // Counted before the lobby hears of it, so anyone who sees the `left` sees the count too.
+        metrics::gauge!(instruments::CONNECTIONS_OPEN).decrement(1.0);
+        let reason = instruments::disconnect_reason(self.closing.as_ref().map(|close| close.code));
+        metrics::counter!(instruments::DISCONNECTS, "reason" => reason).increment(1);
         self.lobby.do_send(Leave { conn: self.conn });
         let (code, reason) = self
             .closing
@@ -329,10 +341,13 @@ impl StreamHandler<Result<ws::Message, ProtocolError>> for Session {
                 ctx.close(reason);
                 ctx.stop();
             }
-            Err(err) => {
-                tracing::info!(room = %self.room, conn = %self.conn, error = %err, "protocol error");
-                self.close(ctx, protocol_close(&err));
-            }
+            Err(err) => match protocol_close(&err) {
+                Some(close) => {
+                    tracing::info!(room = %self.room, conn = %self.conn, error = %err, "protocol error");
+                    self.close(ctx, close);
+                }
+                None => ctx.stop(),
+            },
         }
     }
 }

@@ -1,7 +1,10 @@
-//! `GET /healthz` (liveness: serving, and is storage degraded?) and `GET /readyz` (can it load rooms?).
+//! `GET /healthz` (liveness: serving, and is storage degraded?), `GET /readyz` (can it load rooms?)
+//! and `GET /metrics` (Prometheus text).
 
 use actix_web::{web, HttpResponse};
 use serde_json::json;
+
+use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::storage::Storage;
 
@@ -25,4 +28,11 @@ pub async fn readyz(storage: web::Data<Storage>) -> HttpResponse {
         Some(error) if health.status != "ok" => unavailable(error),
         _ => HttpResponse::Ok().json(json!({ "status": "ready" })),
     }
+}
+
+/// Prometheus' text exposition format.
+pub async fn metrics(handle: web::Data<PrometheusHandle>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(handle.render())
 }

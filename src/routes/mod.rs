@@ -45,6 +45,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
     .route("/static/{path:.*}", web::get().to(static_files::serve))
     .route("/healthz", web::get().to(health::healthz))
     .route("/readyz", web::get().to(health::readyz))
+    .route("/metrics", web::get().to(health::metrics))
     .route("/ws/{code}", web::get().to(ws::connect))
     .service(
         web::scope("/api/rooms")

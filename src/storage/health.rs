@@ -5,6 +5,8 @@ use std::sync::{Mutex, PoisonError};
 
 use serde::Serialize;
 
+use crate::instruments;
+
 #[derive(Default)]
 pub struct Health {
     degraded: AtomicBool,
@@ -28,10 +30,12 @@ pub struct HealthReport {
 impl Health {
     pub fn set_pending(&self, pending: usize) {
         self.pending.store(pending, Ordering::Relaxed);
+        metrics::gauge!(instruments::STORAGE_PENDING).set(pending as f64);
     }
 
     /// Counts one dropped message and returns the total.
     pub fn count_dropped(&self) -> u64 {
+        metrics::counter!(instruments::STORAGE_DROPPED).increment(1);
         self.dropped.fetch_add(1, Ordering::Relaxed) + 1
     }
 

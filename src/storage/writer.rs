@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::database::{Batch, Database};
 use super::health::Health;
 use crate::domain::{ChatMessage, MessageLifetime, RoomCode, Timestamp};
+use crate::instruments;
 
 /// The most messages one transaction carries.
 const MAX_BATCH: usize = 1_000;
@@ -213,7 +214,10 @@ impl Writer {
         let activity = self.stale_activity(&batch);
         let database = self.database.clone();
         Some(Box::pin(async move {
+            let started = std::time::Instant::now();
             let result = database.write(&as_batch(&batch, &activity)).await;
+            metrics::histogram!(instruments::STORAGE_WRITE_SECONDS)
+                .record(started.elapsed().as_secs_f64());
             Written {
                 batch,
                 activity,

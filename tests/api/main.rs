@@ -6,6 +6,7 @@ mod helpers;
 mod join;
 mod limits;
 mod logs;
+mod metrics;
 mod origin;
 mod proxy;
 mod resume;
