@@ -46,6 +46,8 @@ pub struct SessionSettings {
 /// What the upgrade asked for, already validated.
 pub struct JoinRequest {
     pub room: RoomCode,
+    /// The client's address (the proxy's word for it with --trust-proxy), for the logs.
+    pub client: Option<std::net::IpAddr>,
     pub name: DisplayName,
     pub resume: Option<String>,
     pub since: Option<u64>,
@@ -66,6 +68,7 @@ pub fn start(
         flood: RateLimiter::direct(settings.flood),
         lobby,
         room: join.room.clone(),
+        client: join.client,
         join: Some(join),
         settings,
         opened: Instant::now(),
@@ -107,6 +110,7 @@ pub struct Session {
     conn: ConnId,
     lobby: Addr<Lobby>,
     room: RoomCode,
+    client: Option<std::net::IpAddr>,
     /// Sent to the lobby when the actor starts.
     join: Option<JoinRequest>,
     settings: Arc<SessionSettings>,
@@ -280,7 +284,8 @@ impl Actor for Session {
     fn started(&mut self, ctx: &mut WsContext) {
         ctx.set_mailbox_capacity(self.settings.max_backlog);
         ctx.run_interval(self.settings.heartbeat_interval, Self::heartbeat);
-        tracing::info!(room = %self.room, conn = %self.conn, "connection opened");
+        let client = self.client.map(|address| address.to_string());
+        tracing::info!(room = %self.room, conn = %self.conn, client, "connection opened");
         metrics::gauge!(instruments::CONNECTIONS_OPEN).increment(1.0);
         let Some(request) = self.join.take() else {
             return;

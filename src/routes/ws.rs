@@ -70,7 +70,7 @@ pub async fn connect(
             );
         }
     };
-    let join = match parse(&code, params.into_inner()) {
+    let join = match parse(&code, params.into_inner(), client.address) {
         Ok(join) => join,
         Err(invalid) => {
             return session::refuse(
@@ -105,7 +105,11 @@ pub async fn connect(
     }
 }
 
-fn parse(code: &str, params: UpgradeParams) -> Result<JoinRequest, Invalid> {
+fn parse(
+    code: &str,
+    params: UpgradeParams,
+    client: Option<std::net::IpAddr>,
+) -> Result<JoinRequest, Invalid> {
     let room = RoomCode::parse(code)?;
     let name = params.name.ok_or_else(|| {
         Invalid::new("invalid_name", "a name is required: add ?name=… to the URL")
@@ -123,6 +127,7 @@ fn parse(code: &str, params: UpgradeParams) -> Result<JoinRequest, Invalid> {
         .transpose()?;
     Ok(JoinRequest {
         room,
+        client,
         name: DisplayName::parse(&name)?,
         resume: params.resume,
         since,

@@ -93,6 +93,7 @@ async fn json_logs_name_rooms_and_connections_but_never_message_text() {
     let opened = said("connection opened").expect("a line for the connection opening");
     let closed = said("connection closed").expect("a line for the connection closing");
     assert_eq!(opened["fields"]["room"], code);
+    assert_eq!(opened["fields"]["client"], "127.0.0.1");
     assert_eq!(opened["fields"]["conn"], closed["fields"]["conn"]);
     assert!(!log.contains(secret), "message text reached the log");
 }

@@ -330,7 +330,9 @@ async fn the_binary_flushes_on_sigterm() {
             .unwrap();
     crate::helpers::next_json(&mut listener).await;
 
+    let terminated = std::time::Instant::now();
     let status = server.terminate();
+    let stopped_within = terminated.elapsed();
     let (close, reason) = crate::helpers::expect_close(&mut listener).await;
     let again = Binary::start(&database).await;
     let page = again
@@ -343,6 +345,11 @@ async fn the_binary_flushes_on_sigterm() {
     again.terminate();
 
     assert!(status.success(), "exit status {status}");
+    // A correctness bound, not a speed target: the documented grace (--shutdown-grace 3s here).
+    assert!(
+        stopped_within < Duration::from_secs(3),
+        "exited after {stopped_within:?}"
+    );
     assert_eq!(
         (close, reason.as_str()),
         (1012, "service restart"),
@@ -382,6 +389,7 @@ impl Binary {
                 "--rate-burst",
                 "1000",
             ])
+            .args(["--shutdown-grace", "3s"])
             .spawn()
             .expect("the hubbub binary starts");
         let url = format!("http://127.0.0.1:{port}");
