@@ -379,3 +379,78 @@ pub async fn upgrade_status(request: tungstenite::handshake::client::Request) ->
         Err(other) => panic!("unexpected handshake failure: {other}"),
     }
 }
+
+/// The `hubbub` binary itself, running as a separate process on its own port.
+pub struct Binary {
+    process: std::process::Child,
+    pub url: String,
+    http: reqwest::Client,
+}
+
+impl Binary {
+    /// Starts it on `database` with extra `flags`, and waits until it answers /healthz.
+    pub async fn start(
+        database: &TestDatabase,
+        flags: &[&str],
+        stdout: std::process::Stdio,
+    ) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let process = std::process::Command::new(env!("CARGO_BIN_EXE_hubbub"))
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--database-url",
+                &database.url,
+            ])
+            .args(flags)
+            .stdout(stdout)
+            .spawn()
+            .expect("the hubbub binary starts");
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while reqwest::get(format!("{url}/healthz")).await.is_err() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the binary never answered"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Self {
+            process,
+            url,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Makes a request that must succeed and returns its JSON body.
+    pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut request = self.http.request(method, format!("{}{path}", self.url));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the binary answers");
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+        response.json().await.expect("a JSON body")
+    }
+
+    /// Sends SIGTERM, as a container runtime does, and waits for the exit and any captured output.
+    pub fn terminate(self) -> std::process::Output {
+        let pid = self.process.id().to_string();
+        assert!(std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+        self.process.wait_with_output().expect("the binary exits")
+    }
+}

@@ -1,44 +1,21 @@
 //! The logs: JSON lines on request, one line per connection with its room and id, never message text.
 
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::Stdio;
 
 use futures_util::SinkExt;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::helpers::{expect_close, next_json, TestDatabase, PATIENCE};
+use crate::helpers::{expect_close, next_json, Binary, TestDatabase};
 
 #[actix_web::test]
 async fn json_logs_name_rooms_and_connections_but_never_message_text() {
     let database = TestDatabase::new().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let server = Command::new(env!("CARGO_BIN_EXE_hubbub"))
-        .args([
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--log-format",
-            "json",
-        ])
-        .args(["--database-url", &database.url])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("the hubbub binary starts");
-    let url = format!("http://127.0.0.1:{port}");
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while reqwest::get(format!("{url}/healthz")).await.is_err() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the binary never answered"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let server = Binary::start(&database, &["--log-format", "json"], Stdio::piped()).await;
+    let (url, port) = (
+        server.url.clone(),
+        server.url.rsplit(':').next().unwrap().to_owned(),
+    );
     let http = reqwest::Client::new();
     let created: Value = http
         .post(format!("{url}/api/rooms"))
@@ -69,14 +46,8 @@ async fn json_logs_name_rooms_and_connections_but_never_message_text() {
     socket.close(None).await.unwrap();
     expect_close(&mut socket).await;
 
-    assert!(Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()
-        .unwrap()
-        .success());
-    let output = tokio::task::spawn_blocking(move || server.wait_with_output())
+    let output = tokio::task::spawn_blocking(move || server.terminate())
         .await
-        .unwrap()
         .unwrap();
     let log = String::from_utf8(output.stdout).unwrap();
 

@@ -1,12 +1,14 @@
 //! Durability: rooms and messages survive restarts, replay from storage, page backward, expire, and
 //! a failing database never stops a room.
 
-use std::process::{Child, Command};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, spawn_app_on, spawn_app_with, TestApp, TestDatabase, PATIENCE};
+use crate::helpers::{
+    spawn_app, spawn_app_on, spawn_app_with, Binary, TestApp, TestDatabase, PATIENCE,
+};
 
 async fn history_texts(app: &TestApp, code: &str, query: &str) -> Vec<String> {
     let page: Value = app
@@ -304,12 +306,22 @@ async fn wait_until_stored(app: &TestApp, count: i64) {
     }
 }
 
+/// Generous flood limits for a test that posts quickly, and a short grace whose bound it checks.
+const SIGTERM_FLAGS: [&str; 6] = [
+    "--rate-limit",
+    "1000",
+    "--rate-burst",
+    "1000",
+    "--shutdown-grace",
+    "3s",
+];
+
 /// The real binary, stopped with SIGTERM, tells its clients 1012 and flushes before it exits with 0;
 /// started again, it has everything.
 #[actix_web::test]
 async fn the_binary_flushes_on_sigterm() {
     let database = TestDatabase::new().await;
-    let server = Binary::start(&database).await;
+    let server = Binary::start(&database, &SIGTERM_FLAGS, Stdio::inherit()).await;
     let created = server.call(reqwest::Method::POST, "/api/rooms", None).await;
     let code = created["code"].as_str().unwrap();
     for i in 1..=20 {
@@ -331,10 +343,10 @@ async fn the_binary_flushes_on_sigterm() {
     crate::helpers::next_json(&mut listener).await;
 
     let terminated = std::time::Instant::now();
-    let status = server.terminate();
+    let status = server.terminate().status;
     let stopped_within = terminated.elapsed();
     let (close, reason) = crate::helpers::expect_close(&mut listener).await;
-    let again = Binary::start(&database).await;
+    let again = Binary::start(&database, &SIGTERM_FLAGS, Stdio::inherit()).await;
     let page = again
         .call(
             reqwest::Method::GET,
@@ -356,83 +368,6 @@ async fn the_binary_flushes_on_sigterm() {
         "connected clients are told to come back"
     );
     assert_eq!(page["messages"].as_array().unwrap().len(), 20);
-}
-
-/// The `hubbub` binary itself, running as a separate process.
-struct Binary {
-    process: Child,
-    url: String,
-    http: reqwest::Client,
-}
-
-impl Binary {
-    async fn start(database: &TestDatabase) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let process = Command::new(env!("CARGO_BIN_EXE_hubbub"))
-            .args([
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-                "--log-level",
-                "warn",
-            ])
-            .args([
-                "--database-url",
-                &database.url,
-                "--rate-limit",
-                "1000",
-                "--rate-burst",
-                "1000",
-            ])
-            .args(["--shutdown-grace", "3s"])
-            .spawn()
-            .expect("the hubbub binary starts");
-        let url = format!("http://127.0.0.1:{port}");
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        while reqwest::get(format!("{url}/healthz")).await.is_err() {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the binary never answered"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Self {
-            process,
-            url,
-            http: reqwest::Client::new(),
-        }
-    }
-
-    /// Makes a request that must succeed and returns its JSON body.
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut request = self.http.request(method, format!("{}{path}", self.url));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("the binary answers");
-        assert!(
-            response.status().is_success(),
-            "{path}: {}",
-            response.status()
-        );
-        response.json().await.expect("a JSON body")
-    }
-
-    /// Sends SIGTERM, as a container runtime does, and waits for the exit.
-    fn terminate(mut self) -> std::process::ExitStatus {
-        let pid = self.process.id().to_string();
-        assert!(Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success());
-        self.process.wait().expect("the binary exits")
-    }
 }
 
 /// A server told to stop closes every connection with 1012 "service restart", so clients come back.
