@@ -79,14 +79,16 @@ impl Application {
             trust_proxy: config.trust_proxy,
             public_url: config.public_url.clone(),
         };
+        let sessions = config.session_settings();
+        // The API's per-address flood limit is the same quota a connection gets.
+        let flood = Arc::new(RateLimiter::keyed(sessions.flood));
         let upgrades = web::Data::new(Upgrades {
             proxying: proxying.clone(),
             origins: config.allowed_origins(),
             connections: ConnectionLimit::new(config.max_connections_per_address),
-            sessions: Arc::new(config.session_settings()),
+            sessions: Arc::new(sessions),
         });
         let app_proxying = web::Data::new(proxying);
-        let flood = Arc::new(RateLimiter::keyed(config.session_settings().flood));
         let api_flood = web::Data::from(Arc::clone(&flood));
 
         let client_timeout = config.client_timeout;
