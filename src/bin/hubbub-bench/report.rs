@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::client::Counters;
 
@@ -24,12 +24,13 @@ pub struct Inputs<'a> {
     pub memory_connected: Option<u64>,
 }
 
-#[derive(Debug, Serialize)]
+/// What one load run found; printed by `load`, read back by `run`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     clients: usize,
-    clients_connected: usize,
+    pub clients_connected: usize,
     connect_failures: u64,
-    connects_per_second: f64,
+    pub connects_per_second: f64,
     rooms: usize,
     senders: usize,
     rate: u32,
@@ -37,17 +38,17 @@ pub struct Report {
     sent: u64,
     expected_deliveries: u64,
     delivered: u64,
-    delivered_percent: f64,
-    delivered_per_second: f64,
-    latency_p50_ms: Option<f64>,
-    latency_p99_ms: Option<f64>,
+    pub delivered_percent: f64,
+    pub delivered_per_second: f64,
+    pub latency_p50_ms: Option<f64>,
+    pub latency_p99_ms: Option<f64>,
     latency_max_ms: Option<f64>,
     errors: BTreeMap<String, u64>,
-    disconnects: u64,
+    pub disconnects: u64,
     server_cpu_seconds: Option<f64>,
-    server_cpu_seconds_per_million: Option<f64>,
-    server_peak_rss_mib: Option<f64>,
-    server_bytes_per_connection: Option<f64>,
+    pub server_cpu_seconds_per_million: Option<f64>,
+    pub server_peak_rss_mib: Option<f64>,
+    pub server_bytes_per_connection: Option<f64>,
 }
 
 const MIB: f64 = 1024.0 * 1024.0;
@@ -110,6 +111,25 @@ impl Report {
                 |(before, after)| after.saturating_sub(before) as f64 / inputs.clients_open as f64,
             ),
         }
+    }
+
+    /// The run in one line, for the progress of a benchmark.
+    pub fn summary_line(&self) -> String {
+        let or_dash = |value: Option<f64>| value.map_or("-".to_owned(), |v| format!("{v:.1}"));
+        format!(
+            "{}/{} connected {:.0}/s  delivered {:.2}% {:.0}/s  p99 {} ms  cpu {} s/M  rss {} MiB  {:.0} B/conn  {} disconnects  errors {:?}",
+            self.clients_connected,
+            self.clients,
+            self.connects_per_second,
+            self.delivered_percent,
+            self.delivered_per_second,
+            or_dash(self.latency_p99_ms),
+            or_dash(self.server_cpu_seconds_per_million),
+            or_dash(self.server_peak_rss_mib),
+            self.server_bytes_per_connection.unwrap_or_default(),
+            self.disconnects,
+            self.errors,
+        )
     }
 
     pub fn print(&self, json: bool) {

@@ -1,0 +1,202 @@
+//! One load run against a server that is already running: connect, send, drain, report.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context};
+use clap::Args;
+use futures_util::{stream, StreamExt};
+use tokio::sync::watch;
+
+use crate::client::{Client, ClientPlan, Counters, Phase};
+use crate::report::{self, Report};
+use crate::server_stats::ServerStats;
+
+#[derive(Debug, Clone, Args)]
+pub struct LoadArgs {
+    /// The server's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// WebSocket clients to open.
+    #[arg(long, default_value_t = 1_000)]
+    pub clients: usize,
+    /// Rooms to spread them over, evenly.
+    #[arg(long, default_value_t = 100)]
+    pub rooms: usize,
+    /// Clients in each room that send; the rest only receive.
+    #[arg(long, default_value_t = 1)]
+    pub senders_per_room: usize,
+    /// Messages per second sent in total by all senders; 0 holds the connections idle.
+    #[arg(long, default_value_t = 2_000)]
+    pub rate: u32,
+    /// How long to send (or hold idle connections).
+    #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// Bytes of text in each message, besides the timestamp the bench puts first.
+    #[arg(long, default_value_t = 32)]
+    pub text_bytes: usize,
+    /// Connection attempts in flight at once while connecting.
+    #[arg(long, default_value_t = 200)]
+    pub connect_concurrency: usize,
+    /// Connect from this many loopback addresses, 127.0.0.1 upwards, so that many connections do
+    /// not run out of one address's ephemeral ports.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=250))]
+    pub source_addresses: u8,
+    /// Join rooms named by the bench instead of creating them over the HTTP API (for the baseline,
+    /// which has none).
+    #[arg(long)]
+    pub no_room_api: bool,
+    /// The server's process id, to measure its CPU time and memory.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// Also print the report as one JSON object on the last line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How long after the senders stop the bench waits for messages still in flight.
+const DRAIN: Duration = Duration::from_secs(2);
+
+/// Runs the load once and prints its report.
+pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
+    ensure!(
+        args.rooms > 0 && args.clients >= args.rooms,
+        "need at least one client per room"
+    );
+    ensure!(
+        args.senders_per_room <= args.clients / args.rooms,
+        "more senders per room than clients in a room"
+    );
+    let server = args.server_pid.map(ServerStats::new).transpose()?;
+    let memory_before = server.as_ref().map(ServerStats::rss_bytes).transpose()?;
+
+    let server_address = socket_address(&args.url)?;
+    let rooms = if args.no_room_api {
+        (0..args.rooms).map(|room| format!("ROOM{room}")).collect()
+    } else {
+        create_rooms(&args).await?
+    };
+    let counters = Arc::new(Counters::default());
+    let epoch = Instant::now();
+    let (phase_tx, phase_rx) = watch::channel(Phase::Connecting);
+    let send_period = send_period(&args);
+
+    let connect_started = Instant::now();
+    let plans = (0..args.clients).map(|i| ClientPlan {
+        url: ws_url(&args.url, &rooms[i % args.rooms], i),
+        server: server_address,
+        source: IpAddr::V4(Ipv4Addr::new(
+            127,
+            0,
+            0,
+            1 + (i % usize::from(args.source_addresses)) as u8,
+        )),
+        sends: args.rate > 0 && i / args.rooms < args.senders_per_room,
+        period: send_period,
+        text_bytes: args.text_bytes,
+    });
+    let connected: Vec<Client> = stream::iter(plans)
+        .map(|plan| Client::connect(plan, Arc::clone(&counters), epoch, phase_rx.clone()))
+        .buffer_unordered(args.connect_concurrency)
+        .filter_map(|client| async move { client.ok() })
+        .collect()
+        .await;
+    let connect_seconds = connect_started.elapsed().as_secs_f64();
+    ensure!(
+        !connected.is_empty(),
+        "no client could connect to {}",
+        args.url
+    );
+    let memory_connected = server.as_ref().map(ServerStats::rss_bytes).transpose()?;
+
+    let cpu_before = server.as_ref().map(ServerStats::cpu_seconds).transpose()?;
+    let sending = Instant::now();
+    phase_tx.send_replace(Phase::Sending);
+    tokio::time::sleep(args.duration).await;
+    phase_tx.send_replace(Phase::Draining);
+    let send_seconds = sending.elapsed().as_secs_f64();
+    if args.rate > 0 {
+        tokio::time::sleep(DRAIN).await;
+    }
+    let cpu_after = server.as_ref().map(ServerStats::cpu_seconds).transpose()?;
+    phase_tx.send_replace(Phase::Done);
+
+    let clients_open = connected.len();
+    let histograms =
+        futures_util::future::join_all(connected.into_iter().map(Client::finish)).await;
+    let report = Report::new(report::Inputs {
+        clients: args.clients,
+        clients_open,
+        rooms: args.rooms,
+        senders: if args.rate > 0 {
+            args.rooms * args.senders_per_room
+        } else {
+            0
+        },
+        rate: args.rate,
+        connect_seconds,
+        send_seconds,
+        counters: &counters,
+        histograms,
+        server_cpu_seconds: cpu_before
+            .zip(cpu_after)
+            .map(|(before, after)| after - before),
+        server_memory: server
+            .as_ref()
+            .map(ServerStats::peak_rss_bytes)
+            .transpose()?,
+        memory_before,
+        memory_connected,
+    });
+    report.print(args.json);
+    Ok(())
+}
+
+/// Each sender's interval, so that all senders together send `rate` messages a second.
+fn send_period(args: &LoadArgs) -> Duration {
+    let senders = (args.rooms * args.senders_per_room).max(1) as f64;
+    Duration::from_secs_f64(senders / f64::from(args.rate.max(1)))
+}
+
+/// The address a URL's host and port name; the bench connects to it directly, from a chosen source.
+fn socket_address(url: &str) -> anyhow::Result<SocketAddr> {
+    let parsed = url::Url::parse(url).with_context(|| format!("{url} is not a URL"))?;
+    parsed
+        .socket_addrs(|| None)
+        .with_context(|| format!("cannot resolve {url}"))?
+        .into_iter()
+        .next()
+        .with_context(|| format!("{url} names no address"))
+}
+
+fn ws_url(base: &str, room: &str, client: usize) -> String {
+    let base = base.replacen("http", "ws", 1);
+    format!("{base}/ws/{room}?name=bench-{client}")
+}
+
+async fn create_rooms(args: &LoadArgs) -> anyhow::Result<Vec<String>> {
+    let http = reqwest::Client::new();
+    let mut codes = Vec::with_capacity(args.rooms);
+    for _ in 0..args.rooms {
+        let response = http
+            .post(format!("{}/api/rooms", args.url))
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {}", args.url))?;
+        ensure!(
+            response.status().is_success(),
+            "creating a room failed: {}",
+            response.status()
+        );
+        let body: serde_json::Value = response
+            .json()
+            .await
+            .context("room creation answered non-JSON")?;
+        let code = body["code"]
+            .as_str()
+            .context("room creation answered no code")?;
+        codes.push(code.to_owned());
+    }
+    Ok(codes)
+}
