@@ -69,6 +69,9 @@ impl Database {
                         // process crashes (only an OS crash can lose the last commits) at a fraction of FULL's cost.
                         connection.execute("PRAGMA journal_mode = WAL").await?;
                         connection.execute("PRAGMA synchronous = NORMAL").await?;
+                        // Statement journals (each multi-row INSERT keeps one, to undo itself) go
+                        // to memory, not to a temporary file: a page written there was a pwrite.
+                        connection.execute("PRAGMA temp_store = MEMORY").await?;
                         let busy = format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}");
                         connection.execute(busy.as_str()).await?;
                     }

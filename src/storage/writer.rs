@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot};
 
 use super::database::{Batch, Database};
@@ -22,8 +23,12 @@ use crate::instruments;
 const MAX_BATCH: usize = 1_000;
 /// Commits start at most this often unless a batch is full or a flush waits: a commit's fixed cost
 /// (four statements, each a round trip to sqlx's SQLite thread) then spreads over every message that
-/// arrived in the meantime. Delivery is not delayed; only storing is, by at most this much.
-const COMMIT_INTERVAL: Duration = Duration::from_millis(10);
+/// arrived in the meantime. Delivery is not delayed; only storing is, by at most this much, and a
+/// crash (not a stop, which flushes) loses at most this much. SQLite writes every B-tree page a
+/// commit touches, and messages in 100 busy rooms touch about one index page per room whatever the
+/// interval, so a longer one shares each page among more messages: in scenario (a), 10 ms cost 7,200
+/// page writes a second, 100 ms 2,100 (with statement journals in memory).
+const COMMIT_INTERVAL: Duration = Duration::from_millis(100);
 /// Retry delays after a failed commit double from the first to the last.
 const RETRY_FIRST: Duration = Duration::from_millis(100);
 const RETRY_LAST: Duration = Duration::from_secs(5);
@@ -102,6 +107,7 @@ impl Writer {
         let mut next_commit = tokio::time::Instant::now();
         let mut open = true;
         loop {
+            open = open && self.take_handed_over();
             // A flush is answered only between writes: a marker at the front while a batch is still
             // committing would otherwise be acknowledged before that batch is stored.
             if writing.is_none() {
@@ -120,8 +126,13 @@ impl Writer {
             if !open && writing.is_none() && self.buffer.is_empty() {
                 return;
             }
+            // Only a writer with nothing to do waits on the channel. A waiting receiver makes every
+            // send wake this thread, one wake-up (an eventfd write and an epoll return) per message;
+            // a busy writer finds what arrived at its next look instead, at most COMMIT_INTERVAL later.
+            // Measured in scenario (a): 2,000 wake-ups a second before, about 100 after.
+            let idle = writing.is_none() && retry_at.is_none() && self.buffer.is_empty();
             tokio::select! {
-                command = self.commands.recv(), if open => match command {
+                command = self.commands.recv(), if open && idle => match command {
                     Some(command) => self.accept(command),
                     None => open = false,
                 },
@@ -136,6 +147,18 @@ impl Writer {
                 },
                 () = sleep_until(retry_at) => retry_at = None,
                 () = sleep_until(waiting_to_commit) => {}
+            }
+        }
+    }
+
+    /// Accepts everything handed over since the last look, without waiting; false once every
+    /// sender is gone.
+    fn take_handed_over(&mut self) -> bool {
+        loop {
+            match self.commands.try_recv() {
+                Ok(command) => self.accept(command),
+                Err(TryRecvError::Empty) => return true,
+                Err(TryRecvError::Disconnected) => return false,
             }
         }
     }
