@@ -16,9 +16,10 @@ use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
-/// Frames a room's channel holds for its slowest member. A member further behind skips frames, and
-/// the load generator counts them as undelivered, so a baseline that cannot keep up shows it.
-const ROOM_BACKLOG: usize = 1_024;
+/// Frames a room's channel holds for its slowest member: Hubbub's default bound on a connection's
+/// backlog. A member further behind skips frames, and the load generator counts them as undelivered,
+/// so a baseline that cannot keep up shows it.
+const ROOM_BACKLOG: usize = 256;
 
 /// Bytes read from a socket at a time. Tungstenite's default, 128 KiB, would make the baseline's
 /// memory per connection mostly buffer; Hubbub's reads are 8 KiB at most.

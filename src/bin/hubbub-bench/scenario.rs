@@ -55,9 +55,9 @@ enum Scenario {
     BigRoom,
     /// (c) the moderate layout with the send rate raised until p99 > 250 ms or delivery < 99 %.
     MaxRate,
-    /// (d) 10,000 joined idle connections in rooms of 100, held 30 s.
+    /// (d) 10,000 joined idle connections in rooms of 10, held 30 s.
     Idle,
-    /// (d) 19,000 joined idle connections, as many as one process may open here, held 60 s.
+    /// (d) 19,000 joined idle connections in rooms of 10, as many as one process may open here, held 60 s.
     IdleMax,
     /// (e) 10,000 clients connecting into rooms of 10 with 200 attempts in flight.
     ConnectStorm,
@@ -99,8 +99,8 @@ impl Scenario {
             Scenario::Moderate => (1_000, 100, 2_000, 20.0, 1),
             Scenario::BigRoom => (1_000, 1, 50, 20.0, 1),
             Scenario::MaxRate => (1_000, 100, MAX_RATE_START, 10.0, 1),
-            Scenario::Idle => (10_000, 100, 0, 30.0, 4),
-            Scenario::IdleMax => (19_000, 190, 0, 60.0, 16),
+            Scenario::Idle => (10_000, 1_000, 0, 30.0, 4),
+            Scenario::IdleMax => (19_000, 1_900, 0, 60.0, 16),
             Scenario::ConnectStorm => (10_000, 1_000, 0, 1.0, 4),
             Scenario::All => unreachable!("expanded before running"),
         };
