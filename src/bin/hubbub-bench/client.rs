@@ -155,6 +155,10 @@ async fn open(plan: &ClientPlan) -> anyhow::Result<Socket> {
         IpAddr::V4(_) => TcpSocket::new_v4()?,
         IpAddr::V6(_) => TcpSocket::new_v6()?,
     };
+    // A port picked by bind() must be free of every earlier connection, even one in TIME_WAIT toward
+    // another server; address reuse lets it share with those, as connect()'s own pick would. Without
+    // it, scenarios run one after another slowed to a crawl searching for ports.
+    tcp.set_reuseaddr(true)?;
     tcp.bind(SocketAddr::new(plan.source, 0))?;
     let stream = tcp.connect(plan.server).await?;
     // The server sets no-delay too; without it the sender's frames would wait on Nagle's algorithm.

@@ -99,9 +99,9 @@ impl Scenario {
             Scenario::Moderate => (1_000, 100, 2_000, 20.0, 1),
             Scenario::BigRoom => (1_000, 1, 50, 20.0, 1),
             Scenario::MaxRate => (1_000, 100, MAX_RATE_START, 10.0, 1),
-            Scenario::Idle => (10_000, 1_000, 0, 30.0, 4),
+            Scenario::Idle => (10_000, 1_000, 0, 30.0, 16),
             Scenario::IdleMax => (19_000, 1_900, 0, 60.0, 16),
-            Scenario::ConnectStorm => (10_000, 1_000, 0, 1.0, 4),
+            Scenario::ConnectStorm => (10_000, 1_000, 0, 1.0, 16),
             Scenario::All => unreachable!("expanded before running"),
         };
         Load {
