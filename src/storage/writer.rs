@@ -26,8 +26,9 @@ const MAX_BATCH: usize = 1_000;
 /// arrived in the meantime. Delivery is not delayed; only storing is, by at most this much, and a
 /// crash (not a stop, which flushes) loses at most this much. SQLite writes every B-tree page a
 /// commit touches, and messages in 100 busy rooms touch about one index page per room whatever the
-/// interval, so a longer one shares each page among more messages: in scenario (a), 10 ms cost 7,200
-/// page writes a second, 100 ms 2,100 (with statement journals in memory).
+/// interval, so a longer one shares each page among more messages: in scenario (a), going from 10 ms
+/// to 100 ms cut SQLite's pwrite calls from 7,300 to 5,400 a second (and keeping statement journals
+/// in memory, in database.rs, to 2,100).
 const COMMIT_INTERVAL: Duration = Duration::from_millis(100);
 /// Retry delays after a failed commit double from the first to the last.
 const RETRY_FIRST: Duration = Duration::from_millis(100);
