@@ -13,7 +13,7 @@ use crate::client::{Client, ClientPlan, Counters, Phase};
 use crate::report::{self, Report};
 use crate::server_stats::ServerStats;
 
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Args)]
 pub struct LoadArgs {
     /// The server's base URL.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
