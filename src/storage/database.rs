@@ -2,6 +2,7 @@
 //!
 //! Placeholders are written `$1`, `$2`, … in order of appearance: PostgreSQL needs them numbered and
 //! SQLite reads `$N` as a named parameter, so `?` would break PostgreSQL and reordering would break SQLite.
+//! The one exception is the multi-row message insert, which writes `?` on SQLite (see [`Dialect`]).
 
 use std::time::Duration;
 
@@ -19,9 +20,51 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 /// SQLite waits this long on a lock held by another connection or process before giving up.
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 2_000;
 
+/// Rows per multi-row message insert: 800 bound parameters, well under SQLite's limit of 32,766.
+const INSERT_CHUNK: usize = 100;
+/// Columns of the `messages` table: the values `write` binds for each message.
+const MESSAGE_COLUMNS: usize = 8;
+
 #[derive(Clone)]
 pub struct Database {
     pool: AnyPool,
+    dialect: Dialect,
+}
+
+/// How the database numbers a statement's parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dialect {
+    /// `$1`, `$2`, …: the only form PostgreSQL takes.
+    Postgres,
+    /// `?`, numbered by position. sqlx looks up each parameter's name as it binds, and SQLite finds
+    /// the name of a numbered one (`$N`) by a linear search, so binding the 800 parameters of a
+    /// 100-row insert took 320,000 steps: measured at 12,000 messages/s, `sqlite3_bind_parameter_name`
+    /// alone was 9 % of the server's CPU, half of SQLite's thread. An anonymous `?` has no name to find.
+    Sqlite,
+}
+
+impl Dialect {
+    fn of(url: &str) -> Self {
+        if url.starts_with("sqlite:") {
+            Self::Sqlite
+        } else {
+            Self::Postgres
+        }
+    }
+
+    /// `rows` groups of `columns` placeholders, `(…), (…)`, numbered from 1 where numbers are needed.
+    fn value_rows(self, rows: usize, columns: usize) -> String {
+        let row = |r: usize| -> String {
+            let cells: Vec<String> = (1..=columns)
+                .map(|c| match self {
+                    Self::Postgres => format!("${}", r * columns + c),
+                    Self::Sqlite => "?".to_owned(),
+                })
+                .collect();
+            format!("({})", cells.join(", "))
+        };
+        (0..rows).map(row).collect::<Vec<_>>().join(", ")
+    }
 }
 
 /// What storage knows about a room, enough to bring its lobby back.
@@ -85,7 +128,10 @@ impl Database {
             .run(&pool)
             .await
             .context("cannot bring the database schema up to date")?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            dialect: Dialect::of(&url),
+        })
     }
 
     pub async fn close(&self) {
@@ -186,27 +232,11 @@ impl Database {
             .context("failed to store a room")?;
         }
         // Multi-row inserts, in chunks that stay under SQLite's limit on bound parameters.
-        for chunk in batch.messages.chunks(100) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|i| {
-                    let n = i * 8;
-                    format!(
-                        "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                        n + 1,
-                        n + 2,
-                        n + 3,
-                        n + 4,
-                        n + 5,
-                        n + 6,
-                        n + 7,
-                        n + 8
-                    )
-                })
-                .collect();
+        for chunk in batch.messages.chunks(INSERT_CHUNK) {
             let sql = format!(
                 "INSERT INTO messages (room, seq, id, sender_id, sender_name, text, ts, ref) VALUES {} \
                  ON CONFLICT (room, seq) DO NOTHING",
-                values.join(", ")
+                self.dialect.value_rows(chunk.len(), MESSAGE_COLUMNS)
             );
             let mut query = sqlx::query(&sql);
             for message in chunk {
@@ -395,6 +425,18 @@ mod tests {
             "postgres://ann:***@db/hubbub"
         );
         assert_eq!(redact("sqlite:hubbub.db"), "sqlite:hubbub.db");
+    }
+
+    #[test]
+    fn placeholders_are_numbered_only_for_postgres() {
+        assert_eq!(
+            Dialect::of("postgres://h/db").value_rows(2, 3),
+            "($1, $2, $3), ($4, $5, $6)"
+        );
+        assert_eq!(
+            Dialect::of("sqlite:hubbub.db").value_rows(2, 3),
+            "(?, ?, ?), (?, ?, ?)"
+        );
     }
 
     #[test]
