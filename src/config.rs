@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::ensure;
 use clap::Parser;
+use governor::clock::DefaultClock;
 use governor::Quota;
 
 use crate::chat::lobby::RoomSettings;
@@ -176,6 +177,7 @@ impl Config {
             heartbeat_interval: self.heartbeat_interval,
             client_timeout: self.client_timeout,
             flood: Quota::per_second(self.rate_limit).allow_burst(self.rate_burst),
+            flood_clock: DefaultClock::default(),
             max_backlog: self.max_backlog,
         }
     }
