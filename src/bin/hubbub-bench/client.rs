@@ -38,6 +38,8 @@ pub struct ClientPlan {
     pub source: IpAddr,
     pub sends: bool,
     pub period: Duration,
+    /// When in each period this client sends: people in different rooms do not type in step.
+    pub offset: Duration,
     pub text_bytes: usize,
 }
 
@@ -117,7 +119,8 @@ impl Client {
                 {
                     return sink;
                 }
-                let mut ticks = tokio::time::interval(plan.period);
+                let start = tokio::time::Instant::now() + plan.offset;
+                let mut ticks = tokio::time::interval_at(start, plan.period);
                 // Catch up after a stall, so the total sent matches the rate asked for.
                 ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
                 while *phase.borrow() == Phase::Sending {

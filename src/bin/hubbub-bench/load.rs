@@ -94,6 +94,8 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
         )),
         sends: args.rate > 0 && i / args.rooms < args.senders_per_room,
         period: send_period,
+        // Sender i of n sends at i/n of each period, so sends arrive evenly, not all in one instant.
+        offset: send_period.mul_f64(i as f64 / (args.rooms * args.senders_per_room) as f64),
         text_bytes: args.text_bytes,
     });
     let connected: Vec<Client> = stream::iter(plans)
