@@ -41,7 +41,8 @@ fn run_bench(scenario: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// Every message sent reaches every member of its room, on the baseline and on Hubbub alike.
+/// Every message sent reaches every member of its room, on the baseline and on Hubbub alike, and
+/// Hubbub stores every one.
 #[test]
 fn the_moderate_scenario_delivers_everything_on_both_servers() {
     let records = run_bench("moderate");
@@ -60,6 +61,12 @@ fn the_moderate_scenario_delivers_everything_on_both_servers() {
             report["server_cpu_seconds_per_million"].as_f64().is_some(),
             "{record}"
         );
+        // Hubbub says what its storage lost; at this rate, nothing. The baseline stores nothing.
+        let dropped = &report["server_storage"]["dropped"];
+        match record["target"].as_str() {
+            Some("hubbub") => assert_eq!(dropped, 0, "{record}"),
+            _ => assert!(report["server_storage"].is_null(), "{record}"),
+        }
     }
     let targets: Vec<&str> = records
         .iter()

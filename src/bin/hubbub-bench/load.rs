@@ -10,7 +10,7 @@ use futures_util::{stream, StreamExt};
 use tokio::sync::watch;
 
 use crate::client::{Client, ClientPlan, Counters, Phase};
-use crate::report::{self, Report};
+use crate::report::{self, Report, StorageHealth};
 use crate::server_stats::ServerStats;
 
 #[derive(Debug, Args)]
@@ -123,6 +123,11 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
     }
     let cpu_after = server.as_ref().map(ServerStats::cpu_seconds).transpose()?;
     phase_tx.send_replace(Phase::Done);
+    let storage = if args.no_room_api {
+        None
+    } else {
+        Some(storage_health(&args.url).await?)
+    };
 
     let clients_open = connected.len();
     let histograms =
@@ -150,6 +155,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
             .transpose()?,
         memory_before,
         memory_connected,
+        storage,
     });
     report.print(args.json);
     Ok(())
@@ -175,6 +181,19 @@ fn socket_address(url: &str) -> anyhow::Result<SocketAddr> {
 fn ws_url(base: &str, room: &str, client: usize) -> String {
     let base = base.replacen("http", "ws", 1);
     format!("{base}/ws/{room}?name=bench-{client}")
+}
+
+/// What Hubbub's `/healthz` says of its storage after a run: a server that kept up with delivery
+/// only by dropping messages its storage could not write has not sustained the load.
+async fn storage_health(url: &str) -> anyhow::Result<StorageHealth> {
+    let response = reqwest::get(format!("{url}/healthz"))
+        .await
+        .with_context(|| format!("cannot reach {url}/healthz"))?;
+    let mut body: serde_json::Value = response
+        .json()
+        .await
+        .context("/healthz answered non-JSON")?;
+    serde_json::from_value(body["storage"].take()).context("/healthz gave no storage figures")
 }
 
 async fn create_rooms(args: &LoadArgs) -> anyhow::Result<Vec<String>> {

@@ -22,6 +22,16 @@ pub struct Inputs<'a> {
     pub server_memory: Option<u64>,
     pub memory_before: Option<u64>,
     pub memory_connected: Option<u64>,
+    pub storage: Option<StorageHealth>,
+}
+
+/// Hubbub's storage at the end of a run, from `/healthz`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct StorageHealth {
+    /// Messages delivered but not yet written.
+    pub pending: u64,
+    /// Messages the writer gave up on because its buffer was full.
+    pub dropped: u64,
 }
 
 /// What one load run found; printed by `load`, read back by `run`.
@@ -49,6 +59,8 @@ pub struct Report {
     pub server_cpu_seconds_per_million: Option<f64>,
     pub server_peak_rss_mib: Option<f64>,
     pub server_bytes_per_connection: Option<f64>,
+    /// Hubbub only; the baseline stores nothing.
+    pub server_storage: Option<StorageHealth>,
 }
 
 const MIB: f64 = 1024.0 * 1024.0;
@@ -110,14 +122,18 @@ impl Report {
             server_bytes_per_connection: inputs.memory_before.zip(inputs.memory_connected).map(
                 |(before, after)| after.saturating_sub(before) as f64 / inputs.clients_open as f64,
             ),
+            server_storage: inputs.storage,
         }
     }
 
     /// The run in one line, for the progress of a benchmark.
     pub fn summary_line(&self) -> String {
         let or_dash = |value: Option<f64>| value.map_or("-".to_owned(), |v| format!("{v:.1}"));
+        let storage = self.server_storage.map_or(String::new(), |storage| {
+            format!("  storage dropped {}", storage.dropped)
+        });
         format!(
-            "{}/{} connected {:.0}/s  delivered {:.2}% {:.0}/s  p99 {} ms  cpu {} s/M  rss {} MiB  {:.0} B/conn  {} disconnects  errors {:?}",
+            "{}/{} connected {:.0}/s  delivered {:.2}% {:.0}/s  p99 {} ms  cpu {} s/M  rss {} MiB  {:.0} B/conn  {} disconnects  errors {:?}{storage}",
             self.clients_connected,
             self.clients,
             self.connects_per_second,
@@ -172,6 +188,12 @@ impl Report {
             or_dash(self.server_peak_rss_mib, " MiB"),
             or_dash(self.server_bytes_per_connection, " B")
         );
+        if let Some(storage) = self.server_storage {
+            println!(
+                "server storage     {} dropped, {} not yet written",
+                storage.dropped, storage.pending
+            );
+        }
         if json {
             println!(
                 "{}",
