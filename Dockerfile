@@ -7,6 +7,12 @@ ARG RUST_VERSION=1.95
 # cargo-chef turns the dependency graph into a recipe, so dependencies build in their own cached layer
 # and only change when Cargo.toml or Cargo.lock do.
 FROM rust:${RUST_VERSION}-slim-bookworm AS chef
+# The slim image has gcc but not make, which jemalloc's build (tikv-jemalloc-sys) runs. Debian
+# stable's make, unpinned: a pinned version breaks the build when the archive moves on.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends make \
+    && rm -rf /var/lib/apt/lists/*
 RUN cargo install cargo-chef --locked --version 0.1.78
 WORKDIR /build
 
