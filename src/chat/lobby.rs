@@ -79,6 +79,10 @@ pub struct Lobby {
     settings: Arc<RoomSettings>,
     registry: Registry,
     storage: Storage,
+    /// Looked up once: `counter!` finds its counter in the recorder's registry (hashing the key under
+    /// a lock) on every call, which was 0.3 % of the server's CPU in scenario (a) at one call per message.
+    received: metrics::Counter,
+    delivered: metrics::Counter,
 }
 
 /// A room as it starts: new, or as storage last saw it.
@@ -127,6 +131,8 @@ impl Lobby {
             settings,
             registry,
             storage,
+            received: metrics::counter!(instruments::MESSAGES_RECEIVED),
+            delivered: metrics::counter!(instruments::MESSAGES_DELIVERED),
         }
     }
 
@@ -289,8 +295,8 @@ impl Lobby {
             reference,
         };
         self.next_seq += 1;
-        metrics::counter!(instruments::MESSAGES_RECEIVED).increment(1);
-        metrics::counter!(instruments::MESSAGES_DELIVERED).increment(self.members.len() as u64);
+        self.received.increment(1);
+        self.delivered.increment(self.members.len() as u64);
         self.broadcast(&ServerFrame::Message(&message).encode(), None);
         self.storage
             .persist(message.clone(), Arc::clone(&self.settled));
