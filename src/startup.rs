@@ -83,6 +83,8 @@ impl Application {
     /// Opens storage, binds the configured address (port 0 picks a free one) and prepares the server.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         config.validate()?;
+        // First: storage and every lobby take their metrics' handles once, from the recorder.
+        let metrics_handle = instruments::recorder()?;
         let storage = Storage::open(&config.database_url, config.storage_buffer).await?;
         tracing::info!(database = %redact(&config.database_url), "storage ready");
         let listener = listen(SocketAddr::new(config.host, config.port))
@@ -93,7 +95,6 @@ impl Application {
             .port();
 
         let templates = web::Data::new(assets::templates()?);
-        let metrics_handle = instruments::recorder()?;
         let metrics = web::Data::new(metrics_handle.clone());
         let registry = Registry::new(config.room_settings(), storage.clone());
         let app_registry = web::Data::new(registry.clone());

@@ -7,12 +7,15 @@ use serde::Serialize;
 
 use crate::instruments;
 
-#[derive(Default)]
 pub struct Health {
     degraded: AtomicBool,
     pending: AtomicUsize,
     dropped: AtomicU64,
     last_error: Mutex<Option<String>>,
+    /// The metrics' handles, looked up once: `gauge!` finds its gauge in the recorder's registry on
+    /// every call, and `set_pending` runs once per message.
+    pending_gauge: metrics::Gauge,
+    dropped_counter: metrics::Counter,
 }
 
 /// The storage part of /healthz.
@@ -28,14 +31,26 @@ pub struct HealthReport {
 }
 
 impl Health {
+    /// Healthy, nothing pending. The metrics recorder must be installed first.
+    pub fn new() -> Self {
+        Self {
+            degraded: AtomicBool::new(false),
+            pending: AtomicUsize::new(0),
+            dropped: AtomicU64::new(0),
+            last_error: Mutex::new(None),
+            pending_gauge: metrics::gauge!(instruments::STORAGE_PENDING),
+            dropped_counter: metrics::counter!(instruments::STORAGE_DROPPED),
+        }
+    }
+
     pub fn set_pending(&self, pending: usize) {
         self.pending.store(pending, Ordering::Relaxed);
-        metrics::gauge!(instruments::STORAGE_PENDING).set(pending as f64);
+        self.pending_gauge.set(pending as f64);
     }
 
     /// Counts one dropped message and returns the total.
     pub fn count_dropped(&self) -> u64 {
-        metrics::counter!(instruments::STORAGE_DROPPED).increment(1);
+        self.dropped_counter.increment(1);
         self.dropped.fetch_add(1, Ordering::Relaxed) + 1
     }
 

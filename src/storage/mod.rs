@@ -39,7 +39,7 @@ impl Storage {
     pub async fn open(url: &str, buffer: usize) -> anyhow::Result<Self> {
         let database = Database::connect(url).await?;
         let (commands, receiver) = mpsc::unbounded_channel();
-        let health = Arc::new(Health::default());
+        let health = Arc::new(Health::new());
         let writer = Writer::new(database.clone(), receiver, buffer, Arc::clone(&health));
         // On Tokio itself rather than actix's local task set: if the runtime ends mid-write, the
         // writer is then dropped inside it, as sqlx needs to return its connection to the pool.
