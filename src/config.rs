@@ -9,8 +9,7 @@ use clap::Parser;
 use governor::clock::DefaultClock;
 use governor::Quota;
 
-use crate::chat::lobby::RoomSettings;
-use crate::chat::session::SessionSettings;
+use crate::chat::settings::{RoomSettings, SessionSettings};
 use crate::origin::{AllowedOrigins, Authority};
 use crate::telemetry::LogFormat;
 
@@ -164,7 +163,7 @@ impl Config {
 
     pub fn room_settings(&self) -> RoomSettings {
         RoomSettings {
-            history_size: self.history_size.get(),
+            history_size: self.history_size,
             history_on_join: self.history_on_join,
             idle_timeout: self.room_idle_timeout,
             max_members: self.max_members_per_room,

@@ -44,16 +44,3 @@ pub fn recorder() -> anyhow::Result<PrometheusHandle> {
     *handle = Some(installed.clone());
     Ok(installed)
 }
-
-/// The `reason` label of a disconnect, from the close code the server sent (none: the client went).
-pub fn disconnect_reason(code: Option<u16>) -> &'static str {
-    match code {
-        None => "client",
-        Some(1012) => "restart",
-        Some(4000) => "replaced",
-        Some(4008) => "too_slow",
-        Some(4408) => "timeout",
-        Some(1002 | 1003 | 1007 | 1009) => "protocol",
-        Some(_) => "other",
-    }
-}

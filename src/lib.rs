@@ -1,4 +1,5 @@
 pub mod assets;
+pub mod broker;
 pub mod chat;
 pub mod config;
 pub mod domain;

@@ -1,27 +1,25 @@
 //! The application: binds its listener, wires rooms and routes together, and serves until told to stop.
 
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
-use governor::{DefaultKeyedRateLimiter, RateLimiter};
+use governor::RateLimiter;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::assets;
+use crate::broker::Broker;
 use crate::chat::connections::ConnectionLimit;
 use crate::chat::registry::Registry;
 use crate::config::Config;
 use crate::domain::Timestamp;
 use crate::instruments;
-use crate::routes::{self, Proxying, Upgrades};
+use crate::routes::{self, ApiFlood, Proxying, Upgrades};
 use crate::storage::{redact, Storage};
-
-/// Per-address flood control for messages posted over the HTTP API.
-pub type ApiFlood = DefaultKeyedRateLimiter<IpAddr>;
 
 /// How often the API flood limiter forgets addresses that have gone quiet, so it does not grow forever.
 const FLOOD_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
@@ -96,7 +94,9 @@ impl Application {
 
         let templates = web::Data::new(assets::templates()?);
         let metrics = web::Data::new(metrics_handle.clone());
-        let registry = Registry::new(config.room_settings(), storage.clone());
+        // The one place that chooses how rooms reach their other copies.
+        let broker = Broker::local();
+        let registry = Registry::new(config.room_settings(), storage.clone(), broker);
         let app_registry = web::Data::new(registry.clone());
         let app_storage = web::Data::new(storage.clone());
         let proxying = Proxying {

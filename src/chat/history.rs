@@ -1,6 +1,7 @@
 //! A room's recent messages, kept in a bounded buffer in seq order.
 
 use std::collections::VecDeque;
+use std::num::NonZeroUsize;
 
 use crate::domain::{ChatMessage, Timestamp};
 
@@ -12,7 +13,8 @@ pub struct History {
 
 impl History {
     /// A buffer of `capacity` holding `recent` (oldest first; only the newest `capacity` are kept).
-    pub fn new(capacity: usize, recent: Vec<ChatMessage>) -> Self {
+    pub fn new(capacity: NonZeroUsize, recent: Vec<ChatMessage>) -> Self {
+        let capacity = capacity.get();
         let mut history = Self {
             messages: VecDeque::with_capacity(capacity.min(64)),
             capacity,
@@ -86,7 +88,11 @@ pub fn has_gap(since: u64, replay: &[&ChatMessage], last_seq: u64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{DisplayName, MessageText, RoomCode, Timestamp, User};
+    use crate::domain::{DisplayName, MessageText, RoomCode, Timestamp, User, UserId};
+
+    fn capacity(n: usize) -> NonZeroUsize {
+        NonZeroUsize::new(n).unwrap()
+    }
 
     fn message(seq: u64) -> ChatMessage {
         ChatMessage {
@@ -94,7 +100,7 @@ mod tests {
             seq,
             room: RoomCode::parse("ROOM").unwrap(),
             from: User {
-                id: uuid::Uuid::new_v4(),
+                id: UserId::random(),
                 name: DisplayName::parse("ann").unwrap(),
             },
             text: MessageText::parse("hi").unwrap(),
@@ -107,8 +113,8 @@ mod tests {
         messages.iter().map(|m| m.seq).collect()
     }
 
-    fn filled(capacity: usize, count: u64) -> History {
-        History::new(capacity, (1..=count).map(message).collect())
+    fn filled(size: usize, count: u64) -> History {
+        History::new(capacity(size), (1..=count).map(message).collect())
     }
 
     #[test]
@@ -118,7 +124,7 @@ mod tests {
 
     #[test]
     fn messages_not_yet_stored_are_kept_past_capacity() {
-        let mut history = History::new(2, Vec::new());
+        let mut history = History::new(capacity(2), Vec::new());
         for seq in 1..=4 {
             history.push(message(seq), 1);
         }
@@ -158,6 +164,6 @@ mod tests {
     #[test]
     fn the_oldest_seq_is_the_first_kept() {
         assert_eq!(filled(3, 10).oldest_seq(), Some(8));
-        assert_eq!(History::new(3, Vec::new()).oldest_seq(), None);
+        assert_eq!(History::new(capacity(3), Vec::new()).oldest_seq(), None);
     }
 }

@@ -1,26 +1,24 @@
 //! The messages actors send each other: sessions to their lobby, and the lobby back to sessions.
 
-use actix::{Addr, Message};
+use actix::{Message, Recipient};
 use bytestring::ByteString;
-use serde::Serialize;
-use uuid::Uuid;
 
-use super::session::Session;
-use crate::domain::{ChatMessage, DisplayName, MessageRef, MessageText, RoomCode, Timestamp, User};
+use super::ids::{ConnId, ResumeSecret};
+use super::protocol::CloseCode;
+use super::room::{Refusal, RoomInfo};
+use crate::domain::{ChatMessage, DisplayName, MessageRef, MessageText};
 use crate::storage::{Keep, StorageError};
 
-/// Names one WebSocket connection; a user who reconnects keeps their user id but gets a new `ConnId`.
-pub type ConnId = Uuid;
-
-/// Asks to become a member; the lobby answers the session with a welcome `RoomEvent` or a `Close`.
-#[derive(Message)]
+/// Asks to become a member; the lobby answers the session with a welcome frame or a close.
+#[derive(Message, Clone)]
 #[rtype(result = "()")]
 pub struct Join {
     pub conn: ConnId,
-    pub session: Addr<Session>,
+    /// Where the lobby tells this connection things: the lobby never names the session's type.
+    pub session: Recipient<ToSession>,
     pub name: DisplayName,
     /// The secret from an earlier welcome, to take over that identity.
-    pub resume: Option<String>,
+    pub resume: Option<ResumeSecret>,
     /// The last seq the client saw; history then holds everything after it.
     pub since: Option<u64>,
 }
@@ -62,34 +60,20 @@ pub struct Typing {
 pub struct Shutdown;
 
 /// Someone without a connection posts over the HTTP API.
-#[derive(Message)]
-#[rtype(result = "Result<ChatMessage, NameTaken>")]
+#[derive(Message, Clone)]
+#[rtype(result = "Result<ChatMessage, Refusal>")]
 pub struct ApiPost {
     pub name: DisplayName,
     pub text: MessageText,
 }
 
-/// An API poster asked for the name of someone connected to the room.
-#[derive(Debug, thiserror::Error)]
-#[error("{0} is connected to this room; pick another name")]
-pub struct NameTaken(pub DisplayName);
-
 /// Asks for the room's code, members and creation time.
-#[derive(Message)]
+#[derive(Message, Clone, Copy)]
 #[rtype(result = "RoomInfo")]
 pub struct Describe;
 
-#[derive(Debug, Serialize)]
-pub struct RoomInfo {
-    pub code: RoomCode,
-    pub members: Vec<User>,
-    pub created_at: Timestamp,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub expire_after_seconds: Option<u64>,
-}
-
 /// Asks for up to `limit` messages with `after < seq < before`, in seq order, from the `keep` end.
-#[derive(Message)]
+#[derive(Message, Clone, Copy)]
 #[rtype(result = "Result<Vec<ChatMessage>, StorageError>")]
 pub struct ReadHistory {
     pub after: u64,
@@ -98,21 +82,25 @@ pub struct ReadHistory {
     pub keep: Keep,
 }
 
-/// Lobby to session: a frame, already encoded, to write to the socket as it is.
+/// Everything a lobby can tell a session.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct RoomEvent(pub ByteString);
+pub enum ToSession {
+    /// A frame, already encoded, to write to the socket as it is.
+    Frame(ByteString),
+    /// Close the connection.
+    Close(Close),
+}
 
-/// Lobby to session: close the connection with this WebSocket close code and reason.
-#[derive(Message, Debug, Clone)]
-#[rtype(result = "()")]
+/// A WebSocket close: its code and a reason a person can read.
+#[derive(Debug, Clone)]
 pub struct Close {
-    pub code: u16,
+    pub code: CloseCode,
     pub reason: String,
 }
 
 impl Close {
-    pub fn new(code: u16, reason: impl Into<String>) -> Self {
+    pub fn new(code: CloseCode, reason: impl Into<String>) -> Self {
         Self {
             code,
             reason: reason.into(),

@@ -1,9 +1,14 @@
-//! The realtime core: one session actor per connection, one lobby actor per room, a registry of rooms.
+//! The realtime core: one session actor per connection, one lobby actor per room wrapping a pure
+//! room, fan-out to the members connected here, and a registry of the rooms in memory.
 
 pub mod connections;
+pub mod fanout;
 pub mod history;
+pub mod ids;
 pub mod lobby;
 pub mod messages;
 pub mod protocol;
 pub mod registry;
+pub mod room;
 pub mod session;
+pub mod settings;

@@ -6,27 +6,84 @@ use bytestring::ByteString;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::domain::{ChatMessage, DisplayName, Invalid, RoomCode, Timestamp, User};
+use super::ids::ResumeSecret;
+use super::room::Welcome;
+use crate::domain::{
+    ChatMessage, DisplayName, ErrorCode, Invalid, RoomCode, RoomEvent, Timestamp, User,
+};
 
-// Application close codes (4000–4999), sent with a readable reason; docs/PROTOCOL.md lists them.
-/// The server is restarting (RFC 6455's "service restart"); reconnect and resume.
-pub const CLOSE_SERVICE_RESTART: u16 = 1012;
-/// A newer connection resumed this identity.
-pub const CLOSE_REPLACED: u16 = 4000;
-/// The connection's outbound backlog passed its bound (the client stopped reading).
-pub const CLOSE_TOO_SLOW: u16 = 4008;
-/// The room already has its maximum of members.
-pub const CLOSE_ROOM_FULL: u16 = 4413;
-/// The client's address already holds its maximum of connections.
-pub const CLOSE_TOO_MANY_CONNECTIONS: u16 = 4429;
-/// The upgrade's parameters were invalid (name, `since`).
-pub const CLOSE_BAD_REQUEST: u16 = 4400;
-/// No room has that code.
-pub const CLOSE_NO_SUCH_ROOM: u16 = 4404;
-/// The client answered no ping within the client timeout.
-pub const CLOSE_TIMEOUT: u16 = 4408;
-/// Someone in the room already uses that name.
-pub const CLOSE_NAME_TAKEN: u16 = 4409;
+/// Why the server closes a WebSocket: RFC 6455's codes where one fits, application codes
+/// (4000–4999) otherwise, each sent with a readable reason. docs/PROTOCOL.md lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseCode {
+    /// The frames broke the WebSocket protocol.
+    Protocol,
+    /// A binary frame: only JSON text frames are spoken.
+    Unsupported,
+    /// A text frame that is not UTF-8.
+    InvalidPayload,
+    /// A frame or reassembled message over the size bound.
+    TooBig,
+    /// The server is restarting (RFC 6455's "service restart"); reconnect and resume.
+    ServiceRestart,
+    /// Try again shortly (RFC 6455's "try again later"): the room could not be reached just now.
+    TryAgain,
+    /// A newer connection resumed this identity.
+    Replaced,
+    /// The connection's outbound backlog passed its bound (the client stopped reading).
+    TooSlow,
+    /// The upgrade's parameters were invalid (name, `since`, `resume`).
+    BadRequest,
+    /// No room has that code.
+    NoSuchRoom,
+    /// The client answered no ping within the client timeout.
+    Timeout,
+    /// Someone in the room already uses that name.
+    NameTaken,
+    /// The room already has its maximum of members.
+    RoomFull,
+    /// The client's address already holds its maximum of connections.
+    TooManyConnections,
+}
+
+impl CloseCode {
+    /// The number on the wire.
+    pub fn number(self) -> u16 {
+        match self {
+            Self::Protocol => 1002,
+            Self::Unsupported => 1003,
+            Self::InvalidPayload => 1007,
+            Self::TooBig => 1009,
+            Self::ServiceRestart => 1012,
+            Self::TryAgain => 1013,
+            Self::Replaced => 4000,
+            Self::TooSlow => 4008,
+            Self::BadRequest => 4400,
+            Self::NoSuchRoom => 4404,
+            Self::Timeout => 4408,
+            Self::NameTaken => 4409,
+            Self::RoomFull => 4413,
+            Self::TooManyConnections => 4429,
+        }
+    }
+
+    /// The `reason` label of the disconnects metric for a connection the server closed this way.
+    pub fn metric_reason(self) -> &'static str {
+        match self {
+            Self::ServiceRestart => "restart",
+            Self::Replaced => "replaced",
+            Self::TooSlow => "too_slow",
+            Self::Timeout => "timeout",
+            Self::Protocol | Self::Unsupported | Self::InvalidPayload | Self::TooBig => "protocol",
+            Self::TryAgain
+            | Self::BadRequest
+            | Self::NoSuchRoom
+            | Self::NameTaken
+            | Self::RoomFull
+            | Self::TooManyConnections => "other",
+        }
+    }
+}
 
 /// What a client may send. Unknown fields (a forged `from`, `id`, `seq` or `ts`) are ignored.
 #[derive(Debug, Deserialize)]
@@ -62,11 +119,11 @@ impl ClientFrame {
 
 /// Tells a frame of an unknown type apart from a malformed one; runs only on the error path.
 fn explain(text: &str, err: serde_json::Error) -> Invalid {
-    let bad_request = |message: String| Invalid::new("bad_request", message);
+    let bad_request = |message: String| Invalid::new(ErrorCode::BadRequest, message);
     match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(fields)) => match fields.get("type") {
             Some(Value::String(kind)) if !CLIENT_TYPES.contains(&kind.as_str()) => Invalid::new(
-                "unknown_type",
+                ErrorCode::UnknownType,
                 format!("unknown frame type {kind:?}; expected one of message, rename, typing"),
             ),
             Some(Value::String(_)) => bad_request(err.to_string()),
@@ -81,13 +138,13 @@ fn explain(text: &str, err: serde_json::Error) -> Invalid {
 /// What the server sends. Each is encoded once and the bytes shared by every recipient.
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub enum ServerFrame<'a> {
+enum ServerFrame<'a> {
     Welcome {
         room: &'a RoomCode,
         you: &'a User,
-        resume: &'a str,
-        members: Vec<&'a User>,
-        history: Vec<&'a ChatMessage>,
+        resume: &'a ResumeSecret,
+        members: &'a [&'a User],
+        history: &'a [&'a ChatMessage],
         /// True when some messages after the requested `since` are not included.
         truncated: bool,
         /// Set in a room whose messages disappear after this many seconds.
@@ -116,7 +173,7 @@ pub enum ServerFrame<'a> {
         through_seq: u64,
     },
     Error {
-        code: &'a str,
+        code: ErrorCode,
         message: &'a str,
         /// The refused message's `ref`, so the sender knows which pending message failed.
         #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
@@ -125,28 +182,62 @@ pub enum ServerFrame<'a> {
 }
 
 impl ServerFrame<'_> {
-    pub fn encode(&self) -> ByteString {
+    fn encode(&self) -> ByteString {
         // Every field is a string, number, bool or a struct of those: serialization cannot fail.
         serde_json::to_string(self)
             .expect("server frames always serialize")
             .into()
     }
+}
 
-    pub fn error(invalid: &Invalid, reference: Option<&str>) -> ByteString {
-        ServerFrame::Error {
-            code: invalid.code,
-            message: &invalid.message,
-            reference,
-        }
-        .encode()
+/// The frame that tells members about `event`.
+pub fn event_frame(event: &RoomEvent) -> ByteString {
+    match event {
+        RoomEvent::Joined { user, ts } => ServerFrame::Joined { user, ts: *ts },
+        RoomEvent::Left { user, ts } => ServerFrame::Left { user, ts: *ts },
+        RoomEvent::Renamed { user, old_name, ts } => ServerFrame::Renamed {
+            user,
+            old_name,
+            ts: *ts,
+        },
+        RoomEvent::Message(message) => ServerFrame::Message(message),
+        RoomEvent::Typing { user } => ServerFrame::Typing { user },
+        RoomEvent::Expired { through_seq } => ServerFrame::Expired {
+            through_seq: *through_seq,
+        },
     }
+    .encode()
+}
+
+/// The first frame a member gets: who they are, who is here, and what they missed.
+pub fn welcome_frame(welcome: &Welcome<'_>) -> ByteString {
+    ServerFrame::Welcome {
+        room: welcome.room,
+        you: welcome.you,
+        resume: welcome.resume,
+        members: &welcome.members,
+        history: &welcome.history,
+        truncated: welcome.truncated,
+        expire_after_seconds: welcome.expire_after_seconds,
+    }
+    .encode()
+}
+
+/// Why a client's frame was refused; `reference` names the refused message.
+pub fn error_frame(invalid: &Invalid, reference: Option<&str>) -> ByteString {
+    ServerFrame::Error {
+        code: invalid.code,
+        message: &invalid.message,
+        reference,
+    }
+    .encode()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn code_of(text: &str) -> &'static str {
+    fn code_of(text: &str) -> ErrorCode {
         ClientFrame::parse(text).unwrap_err().code
     }
 
@@ -167,20 +258,26 @@ mod tests {
 
     #[test]
     fn not_json_is_a_bad_request() {
-        assert_eq!(code_of("hello"), "bad_request");
-        assert_eq!(code_of("[1,2]"), "bad_request");
+        assert_eq!(code_of("hello"), ErrorCode::BadRequest);
+        assert_eq!(code_of("[1,2]"), ErrorCode::BadRequest);
     }
 
     #[test]
     fn an_unknown_type_is_named_as_such() {
-        assert_eq!(code_of(r#"{"type":"shout","text":"hi"}"#), "unknown_type");
+        assert_eq!(
+            code_of(r#"{"type":"shout","text":"hi"}"#),
+            ErrorCode::UnknownType
+        );
     }
 
     #[test]
     fn a_missing_or_mistyped_field_is_a_bad_request() {
-        assert_eq!(code_of(r#"{"type":"message"}"#), "bad_request");
-        assert_eq!(code_of(r#"{"type":"message","text":5}"#), "bad_request");
-        assert_eq!(code_of(r#"{"text":"hi"}"#), "bad_request");
-        assert_eq!(code_of(r#"{"type":7}"#), "bad_request");
+        assert_eq!(code_of(r#"{"type":"message"}"#), ErrorCode::BadRequest);
+        assert_eq!(
+            code_of(r#"{"type":"message","text":5}"#),
+            ErrorCode::BadRequest
+        );
+        assert_eq!(code_of(r#"{"text":"hi"}"#), ErrorCode::BadRequest);
+        assert_eq!(code_of(r#"{"type":7}"#), ErrorCode::BadRequest);
     }
 }

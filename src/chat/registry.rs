@@ -3,21 +3,30 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use actix::{Actor, Addr};
+use actix::{Addr, Handler, Message};
 
-use super::lobby::{Lobby, RoomSettings, RoomState};
-use super::messages::Shutdown;
-use crate::domain::{MessageLifetime, RoomCode, Timestamp};
+use super::lobby::{Lobby, Wiring};
+use super::messages::{Describe, ReadHistory, Shutdown};
+use super::room::{RoomInfo, RoomState};
+use super::settings::RoomSettings;
+use crate::broker::Broker;
+use crate::domain::{ChatMessage, MessageLifetime, RoomCode, Timestamp};
 use crate::instruments;
-use crate::storage::{Keep, Storage, StorageError};
+use crate::storage::{Created, Keep, Storage, StorageError, StoredRoom};
+
+/// How many times a request that finds its lobby stopping (unloaded as idle just then) loads it again.
+const ATTEMPTS: usize = 3;
+
+type Rooms = Arc<Mutex<HashMap<RoomCode, Addr<Lobby>>>>;
 
 /// Shared by every worker; consulted to create or open a room, never per message.
 #[derive(Clone)]
 pub struct Registry {
     // A std Mutex, not tokio's: it is held for one map operation and never across an await.
-    rooms: Arc<Mutex<HashMap<RoomCode, Addr<Lobby>>>>,
+    rooms: Rooms,
     settings: Arc<RoomSettings>,
     storage: Storage,
+    broker: Broker,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -30,84 +39,82 @@ pub enum CreateError {
     Storage(#[from] StorageError),
 }
 
+/// Why a room could not be reached.
+#[derive(Debug, thiserror::Error)]
+pub enum ReachError {
+    #[error("the room is being reloaded; try again")]
+    Unloading,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
 impl Registry {
-    pub fn new(settings: RoomSettings, storage: Storage) -> Self {
+    pub fn new(settings: RoomSettings, storage: Storage, broker: Broker) -> Self {
         Self {
             rooms: Arc::default(),
             settings: Arc::new(settings),
             storage,
+            broker,
         }
     }
 
-    pub fn settings(&self) -> Arc<RoomSettings> {
-        Arc::clone(&self.settings)
-    }
-
     /// Starts a new room under the requested code, or under a fresh generated one; with a
-    /// `lifetime`, its messages disappear after that long.
+    /// `lifetime`, its messages disappear after that long. The room is stored before this returns,
+    /// so a code is taken once, whichever process asked first.
     pub async fn create(
         &self,
         requested: Option<RoomCode>,
         lifetime: Option<MessageLifetime>,
     ) -> Result<RoomCode, CreateError> {
-        let code = match requested {
-            Some(code) => {
-                if self.find_live(&code).is_some() || self.storage.room(&code).await?.is_some() {
-                    return Err(CreateError::Taken(code));
-                }
-                code
-            }
-            None => self.unused_code().await,
-        };
-        let state = RoomState::new(lifetime);
-        let created_at = state.created_at;
-        let mut rooms = self.lock();
-        if rooms.len() >= self.settings.max_rooms {
+        if self.lock().len() >= self.settings.max_rooms {
             return Err(CreateError::Full(self.settings.max_rooms));
         }
-        // Checked again under the lock: someone may have created it while storage was asked.
-        if rooms.contains_key(&code) {
-            return Err(CreateError::Taken(code));
-        }
-        let lobby = Lobby::new(code.clone(), state, self.clone(), self.storage.clone());
-        rooms.insert(code.clone(), lobby.start());
+        let created_at = Timestamp::now();
+        let code = match requested {
+            Some(code) => match self
+                .storage
+                .create_room(&code, created_at, lifetime)
+                .await?
+            {
+                Created::New => code,
+                Created::Taken => return Err(CreateError::Taken(code)),
+            },
+            // 31⁶ ≈ 887 million codes make a collision rare; each one costs another insert.
+            None => loop {
+                let code = RoomCode::generate();
+                if let Created::New = self
+                    .storage
+                    .create_room(&code, created_at, lifetime)
+                    .await?
+                {
+                    break code;
+                }
+            },
+        };
+        let state = RoomState {
+            created_at,
+            recent: Vec::new(),
+            last_seq: 0,
+            lifetime,
+        };
+        let mut rooms = self.lock();
+        let lobby = Lobby::start(code.clone(), state, self.wiring(&code));
+        rooms.insert(code.clone(), lobby);
         metrics::gauge!(instruments::ROOMS_LIVE).set(rooms.len() as f64);
-        self.storage.create_room(code.clone(), created_at, lifetime);
         tracing::info!(room = %code, "room created");
         Ok(code)
     }
 
-    /// A generated code used by no live or stored room. 31⁶ ≈ 887 million codes make a collision
-    /// rare; if storage cannot be asked, a code unused in memory is taken rather than refusing.
-    async fn unused_code(&self) -> RoomCode {
-        loop {
-            let code = RoomCode::generate();
-            if self.find_live(&code).is_some() {
-                continue;
-            }
-            match self.storage.room(&code).await {
-                Ok(Some(_)) => continue,
-                Ok(None) => return code,
-                Err(err) => {
-                    tracing::warn!(error = %err, "cannot check a new room code against storage");
-                    return code;
-                }
-            }
-        }
-    }
-
     /// The lobby of a room, bringing it back from storage if it is not in memory.
     pub async fn open(&self, code: &RoomCode) -> Result<Option<Addr<Lobby>>, StorageError> {
-        if let Some(lobby) = self.find_live(code) {
+        if let Some(lobby) = self.live(code) {
             return Ok(Some(lobby));
         }
         let Some(stored) = self.storage.room(code).await? else {
             return Ok(None);
         };
-        let cutoff = stored
-            .lifetime
-            .map(|lifetime| Timestamp::now().earlier_by(lifetime.duration()));
-        let history_size = self.settings.history_size;
+        let cutoff = expiry_cutoff(&stored);
+        let history_size = self.settings.history_size.get();
         let recent = self
             .storage
             .messages(code, (0, u64::MAX), cutoff, history_size, Keep::Newest)
@@ -123,11 +130,75 @@ impl Registry {
             last_seq: stored.last_seq,
             lifetime: stored.lifetime,
         };
-        let lobby = Lobby::new(code.clone(), state, self.clone(), self.storage.clone()).start();
+        let lobby = Lobby::start(code.clone(), state, self.wiring(code));
         rooms.insert(code.clone(), lobby.clone());
         metrics::gauge!(instruments::ROOMS_LIVE).set(rooms.len() as f64);
         tracing::info!(room = %code, "room loaded from storage");
         Ok(Some(lobby))
+    }
+
+    /// Sends `message` to the room's lobby, loading the room if needed. A lobby that stopped (idle)
+    /// between the lookup and the send has left the map, so the next try loads the room afresh.
+    pub async fn ask<M>(&self, code: &RoomCode, message: M) -> Result<Option<M::Result>, ReachError>
+    where
+        M: Message + Clone + Send + 'static,
+        M::Result: Send,
+        Lobby: Handler<M>,
+    {
+        for _ in 0..ATTEMPTS {
+            let Some(lobby) = self.open(code).await? else {
+                return Ok(None);
+            };
+            if let Ok(answer) = lobby.send(message.clone()).await {
+                return Ok(Some(answer));
+            }
+        }
+        Err(ReachError::Unloading)
+    }
+
+    /// A room as the API describes it, without loading it: a read is no use of the room, so a
+    /// script polling it does not keep it in memory nor from the retention sweep.
+    pub async fn describe(&self, code: &RoomCode) -> Result<Option<RoomInfo>, StorageError> {
+        if let Some(lobby) = self.live(code) {
+            if let Ok(info) = lobby.send(Describe).await {
+                return Ok(Some(info));
+            }
+        }
+        Ok(self.storage.room(code).await?.map(|stored| RoomInfo {
+            code: code.clone(),
+            members: Vec::new(),
+            created_at: stored.created_at,
+            expire_after_seconds: stored.lifetime.map(MessageLifetime::as_secs),
+        }))
+    }
+
+    /// A page of a room's messages, without loading it (see [`Registry::describe`]). A room in
+    /// memory answers itself, since its newest messages may not be stored yet.
+    pub async fn read(
+        &self,
+        code: &RoomCode,
+        read: ReadHistory,
+    ) -> Result<Option<Vec<ChatMessage>>, StorageError> {
+        if let Some(lobby) = self.live(code) {
+            if let Ok(messages) = lobby.send(read).await {
+                return messages.map(Some);
+            }
+        }
+        let Some(stored) = self.storage.room(code).await? else {
+            return Ok(None);
+        };
+        // Not in memory: everything it was told is stored (a lobby unloads only then).
+        let range = (read.after, read.before);
+        let messages = self
+            .storage
+            .messages(code, range, expiry_cutoff(&stored), read.limit, read.keep)
+            .await?;
+        Ok(Some(messages))
+    }
+
+    /// Whether a room exists, in memory or in storage, without loading it.
+    pub async fn exists(&self, code: &RoomCode) -> Result<bool, StorageError> {
+        Ok(self.live(code).is_some() || self.storage.room(code).await?.is_some())
     }
 
     /// Tells every live room the server is stopping, so each closes its connections with 1012.
@@ -137,22 +208,32 @@ impl Registry {
         }
     }
 
-    fn find_live(&self, code: &RoomCode) -> Option<Addr<Lobby>> {
+    fn live(&self, code: &RoomCode) -> Option<Addr<Lobby>> {
         self.lock().get(code).cloned()
     }
 
-    /// Called by a lobby as it stops; a session that looked it up just before gets a closed mailbox.
-    pub(super) fn remove(&self, code: &RoomCode) {
-        let mut rooms = self.lock();
-        rooms.remove(code);
-        metrics::gauge!(instruments::ROOMS_LIVE).set(rooms.len() as f64);
+    /// What a new lobby is given: its settings, storage, the broker, and how to leave this map.
+    fn wiring(&self, code: &RoomCode) -> Wiring {
+        let (rooms, code) = (Arc::clone(&self.rooms), code.clone());
+        Wiring {
+            settings: Arc::clone(&self.settings),
+            storage: self.storage.clone(),
+            broker: self.broker.clone(),
+            // Run by the lobby as it stops: a request that looked it up just before gets a closed
+            // mailbox and, through `ask` or the session's join, loads the room again.
+            unload: Box::new(move || {
+                let mut rooms = lock(&rooms);
+                rooms.remove(&code);
+                metrics::gauge!(instruments::ROOMS_LIVE).set(rooms.len() as f64);
+            }),
+        }
     }
 
     /// Deletes stored rooms (and their messages) inactive since before `cutoff`, except live ones.
     pub async fn delete_inactive(&self, cutoff: Timestamp) -> Result<usize, StorageError> {
         let mut deleted = 0;
         for code in self.storage.inactive_rooms(cutoff).await? {
-            if self.find_live(&code).is_none() {
+            if self.live(&code).is_none() {
                 self.storage.delete_room(&code).await?;
                 deleted += 1;
             }
@@ -161,7 +242,18 @@ impl Registry {
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<RoomCode, Addr<Lobby>>> {
-        // Every critical section is a single insert, remove or lookup, so a poisoned map is still whole.
-        self.rooms.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.rooms)
     }
+}
+
+fn lock(rooms: &Rooms) -> MutexGuard<'_, HashMap<RoomCode, Addr<Lobby>>> {
+    // Every critical section is a single insert, remove or lookup, so a poisoned map is still whole.
+    rooms.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Messages of a stored room sent before this have expired, if its messages disappear.
+fn expiry_cutoff(stored: &StoredRoom) -> Option<Timestamp> {
+    stored
+        .lifetime
+        .map(|lifetime| Timestamp::now().earlier_by(lifetime.duration()))
 }

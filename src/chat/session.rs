@@ -10,17 +10,18 @@ use actix::{
 };
 use actix_http::ws::Item;
 use actix_web::{web, HttpRequest, HttpResponse};
-use actix_web_actors::ws::{self, CloseCode, CloseReason, ProtocolError};
+use actix_web_actors::ws::{self, CloseReason, ProtocolError};
 use bytes::BytesMut;
-use governor::clock::DefaultClock;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use uuid::Uuid;
+use governor::{DefaultDirectRateLimiter, RateLimiter};
 
 use super::connections::Slot;
+use super::ids::{ConnId, ResumeSecret};
 use super::lobby::Lobby;
-use super::messages::{Close, ConnId, Join, Leave, Post, Rename, RoomEvent, Typing};
-use super::protocol::{ClientFrame, ServerFrame, CLOSE_NO_SUCH_ROOM, CLOSE_TIMEOUT};
-use crate::domain::{DisplayName, Invalid, MessageRef, MessageText, RoomCode};
+use super::messages::{Close, Join, Leave, Post, Rename, ToSession, Typing};
+use super::protocol::{error_frame, ClientFrame, CloseCode};
+use super::registry::Registry;
+use super::settings::SessionSettings;
+use crate::domain::{DisplayName, ErrorCode, Invalid, MessageRef, MessageText, RoomCode};
 use crate::instruments;
 
 /// The largest frame, or message reassembled from continuation frames, a client may send.
@@ -31,46 +32,35 @@ pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 /// every 2 s keeps "x is typing…" alive (clients show it for about 5 s) and the rest are dropped.
 const TYPING_INTERVAL: Duration = Duration::from_secs(2);
 
-/// How every connection behaves; set from the configuration.
-#[derive(Debug, Clone)]
-pub struct SessionSettings {
-    /// How often the server pings; keeps proxies and tunnels from closing a quiet connection.
-    pub heartbeat_interval: Duration,
-    /// A client silent (no frame, no pong) for this long is disconnected.
-    pub client_timeout: Duration,
-    /// Sustained rate and burst of messages and renames per connection.
-    pub flood: Quota,
-    /// The flood limiters' clock, made once and shared: making one probes the CPU (CPUID) to pick a
-    /// time source, which was 7.6 % of the server's CPU in the connect storm (scenario (e)).
-    pub flood_clock: DefaultClock,
-    /// Frames that may wait for a connection before it is dropped as too slow.
-    pub max_backlog: usize,
-}
-
 /// What the upgrade asked for, already validated.
 pub struct JoinRequest {
     pub room: RoomCode,
     /// The client's address (the proxy's word for it with --trust-proxy), for the logs.
     pub client: Option<std::net::IpAddr>,
     pub name: DisplayName,
-    pub resume: Option<String>,
+    pub resume: Option<ResumeSecret>,
     pub since: Option<u64>,
 }
 
-/// Upgrades the request and runs a session in the room served by `lobby`.
+/// How many times a join that finds its lobby stopping (unloaded as idle just then) loads it again.
+const JOIN_ATTEMPTS: usize = 3;
+
+/// Upgrades the request and runs a session in the room served by `lobby`; `registry` loads the
+/// room again should that lobby stop before the join reaches it.
 pub fn start(
     req: &HttpRequest,
     payload: web::Payload,
-    lobby: Addr<Lobby>,
+    (lobby, registry): (Addr<Lobby>, Registry),
     join: JoinRequest,
     settings: Arc<SessionSettings>,
     slot: Option<Slot>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let session = Session {
         _slot: slot,
-        conn: Uuid::new_v4(),
+        conn: ConnId::random(),
         flood: RateLimiter::direct_with_clock(settings.flood, settings.flood_clock.clone()),
         lobby,
+        registry,
         room: join.room.clone(),
         client: join.client,
         join: Some(join),
@@ -113,6 +103,7 @@ pub struct Session {
     _slot: Option<Slot>,
     conn: ConnId,
     lobby: Addr<Lobby>,
+    registry: Registry,
     room: RoomCode,
     client: Option<std::net::IpAddr>,
     /// Sent to the lobby when the actor starts.
@@ -142,7 +133,7 @@ impl Session {
 
     fn heartbeat(&mut self, ctx: &mut WsContext) {
         if self.last_heard.elapsed() > self.settings.client_timeout {
-            self.close(ctx, Close::new(CLOSE_TIMEOUT, "no answer to pings"));
+            self.close(ctx, Close::new(CloseCode::Timeout, "no answer to pings"));
         } else {
             ctx.ping(b"");
         }
@@ -160,13 +151,14 @@ impl Session {
     }
 
     fn refuse(&mut self, invalid: &Invalid, reference: Option<&str>, ctx: &mut WsContext) {
-        metrics::counter!(instruments::FRAMES_REFUSED, "code" => invalid.code).increment(1);
-        if invalid.code == "rate_limited" {
+        let code = invalid.code.as_str();
+        metrics::counter!(instruments::FRAMES_REFUSED, "code" => code).increment(1);
+        if invalid.code == ErrorCode::RateLimited {
             self.rate_limited += 1;
         } else {
-            tracing::info!(room = %self.room, conn = %self.conn, code = invalid.code, "refused a frame");
+            tracing::info!(room = %self.room, conn = %self.conn, code, "refused a frame");
         }
-        ctx.text(ServerFrame::error(invalid, reference));
+        ctx.text(error_frame(invalid, reference));
     }
 
     /// Validates a frame's contents and hands it to the lobby, or says why not.
@@ -204,7 +196,7 @@ impl Session {
     fn check_flood(&self) -> Result<(), Invalid> {
         self.flood.check().map_err(|_| {
             Invalid::new(
-                "rate_limited",
+                ErrorCode::RateLimited,
                 "too many messages: slow down; this one was not delivered",
             )
         })
@@ -241,30 +233,27 @@ impl Session {
 
 fn close_reason(close: &Close) -> CloseReason {
     CloseReason {
-        code: CloseCode::from(close.code),
+        code: ws::CloseCode::from(close.code.number()),
         description: Some(close.reason.clone()),
     }
 }
 
 fn unsupported_binary() -> Close {
     Close::new(
-        u16::from(CloseCode::Unsupported),
+        CloseCode::Unsupported,
         "binary frames are not supported; send JSON text frames",
     )
 }
 
 fn too_big() -> Close {
     Close::new(
-        u16::from(CloseCode::Size),
+        CloseCode::TooBig,
         format!("messages are limited to {MAX_FRAME_BYTES} bytes"),
     )
 }
 
 fn not_utf8() -> Close {
-    Close::new(
-        u16::from(CloseCode::Invalid),
-        "text frames must be valid UTF-8",
-    )
+    Close::new(CloseCode::InvalidPayload, "text frames must be valid UTF-8")
 }
 
 /// Maps the codec's complaints to the close code RFC 6455 gives each; `None` when the connection
@@ -275,10 +264,7 @@ fn protocol_close(err: &ProtocolError) -> Option<Close> {
         // actix reports bad UTF-8 in a text frame as an `Io` error carrying `Utf8Error`'s text.
         ProtocolError::Io(io) if io.to_string().contains("utf-8") => Some(not_utf8()),
         ProtocolError::Io(_) => None,
-        other => Some(Close::new(
-            u16::from(CloseCode::Protocol),
-            other.to_string(),
-        )),
+        other => Some(Close::new(CloseCode::Protocol, other.to_string())),
     }
 }
 
@@ -297,21 +283,19 @@ impl Actor for Session {
         };
         let join = Join {
             conn: self.conn,
-            session: ctx.address(),
+            session: ctx.address().recipient(),
             name: request.name,
             resume: request.resume,
             since: request.since,
         };
+        let (lobby, registry, room) =
+            (self.lobby.clone(), self.registry.clone(), self.room.clone());
         // `wait` holds back the client's frames until the lobby has taken the join.
-        let joined = self
-            .lobby
-            .send(join)
+        let joined = join_lobby(lobby, registry, room, join)
             .into_actor(self)
-            .map(|sent, act, ctx| {
-                if sent.is_err() {
-                    // The room closed between the lookup and the join.
-                    act.close(ctx, Close::new(CLOSE_NO_SUCH_ROOM, "no such room"));
-                }
+            .map(|joined, act, ctx| match joined {
+                Ok(lobby) => act.lobby = lobby,
+                Err(close) => act.close(ctx, close),
             });
         ctx.wait(joined);
     }
@@ -319,13 +303,16 @@ impl Actor for Session {
     fn stopped(&mut self, _ctx: &mut WsContext) {
         // Counted before the lobby hears of it, so anyone who sees the `left` sees the count too.
         metrics::gauge!(instruments::CONNECTIONS_OPEN).decrement(1.0);
-        let reason = instruments::disconnect_reason(self.closing.as_ref().map(|close| close.code));
+        let reason = self
+            .closing
+            .as_ref()
+            .map_or("client", |close| close.code.metric_reason());
         metrics::counter!(instruments::DISCONNECTS, "reason" => reason).increment(1);
         self.lobby.do_send(Leave { conn: self.conn });
         let (code, reason) = self
             .closing
             .as_ref()
-            .map_or((None, ""), |c| (Some(c.code), c.reason.as_str()));
+            .map_or((None, ""), |c| (Some(c.code.number()), c.reason.as_str()));
         tracing::info!(
             room = %self.room,
             conn = %self.conn,
@@ -362,20 +349,47 @@ impl StreamHandler<Result<ws::Message, ProtocolError>> for Session {
     }
 }
 
-impl Handler<RoomEvent> for Session {
+impl Handler<ToSession> for Session {
     type Result = ();
 
-    fn handle(&mut self, event: RoomEvent, ctx: &mut WsContext) {
-        ctx.text(event.0);
+    fn handle(&mut self, told: ToSession, ctx: &mut WsContext) {
+        match told {
+            ToSession::Frame(frame) => ctx.text(frame),
+            ToSession::Close(close) => self.close(ctx, close),
+        }
     }
 }
 
-impl Handler<Close> for Session {
-    type Result = ();
-
-    fn handle(&mut self, close: Close, ctx: &mut WsContext) {
-        self.close(ctx, close);
+/// Hands `join` to the room's lobby; a lobby that stopped (idle) just before has left the registry,
+/// so the room is loaded again and asked anew. Answers the lobby that took the join.
+async fn join_lobby(
+    mut lobby: Addr<Lobby>,
+    registry: Registry,
+    room: RoomCode,
+    join: Join,
+) -> Result<Addr<Lobby>, Close> {
+    let try_again = |reason: &str| Close::new(CloseCode::TryAgain, reason);
+    for _ in 0..JOIN_ATTEMPTS {
+        if lobby.send(join.clone()).await.is_ok() {
+            return Ok(lobby);
+        }
+        lobby = match registry.open(&room).await {
+            Ok(Some(lobby)) => lobby,
+            Ok(None) => {
+                return Err(Close::new(
+                    CloseCode::NoSuchRoom,
+                    format!("no room has the code {room}"),
+                ))
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot open a room");
+                return Err(try_again(
+                    "rooms cannot be loaded right now; try again shortly",
+                ));
+            }
+        };
     }
+    Err(try_again("the room is being reloaded; try again"))
 }
 
 /// A connection refused after the upgrade: it sends its close frame and stops.
@@ -385,7 +399,7 @@ impl Actor for Refusal {
     type Context = ws::WebsocketContext<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        tracing::info!(close_code = self.0.code, reason = %self.0.reason, "connection refused");
+        tracing::info!(close_code = self.0.code.number(), reason = %self.0.reason, "connection refused");
         ctx.close(Some(close_reason(&self.0)));
         ctx.stop();
     }

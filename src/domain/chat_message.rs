@@ -6,7 +6,32 @@ use uuid::Uuid;
 use super::{DisplayName, MessageRef, MessageText, RoomCode, Timestamp};
 
 /// A person's identity in a room; the name may change, the id never does.
-pub type UserId = Uuid;
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct UserId(Uuid);
+
+impl UserId {
+    /// A fresh identity for someone joining.
+    pub fn random() -> Self {
+        Self(Uuid::new_v4())
+    }
+
+    /// The same identity every time for the same seed: an API poster's, per room and name.
+    pub fn derived_from(seed: &str) -> Self {
+        Self(Uuid::new_v5(&Uuid::NAMESPACE_URL, seed.as_bytes()))
+    }
+
+    /// As storage keeps it.
+    pub fn from_uuid(id: Uuid) -> Self {
+        Self(id)
+    }
+}
+
+impl std::fmt::Display for UserId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct User {
@@ -15,7 +40,7 @@ pub struct User {
 }
 
 /// A message as the room keeps it and as every client sees it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ChatMessage {
     pub id: Uuid,
     /// Strictly increasing within a room; clients resume with the last one they saw.

@@ -5,7 +5,7 @@ use std::fmt;
 use serde::Serialize;
 use unicode_normalization::UnicodeNormalization;
 
-use super::Invalid;
+use super::{ErrorCode, Invalid};
 
 pub const MAX_NAME_CHARS: usize = 32;
 
@@ -29,17 +29,20 @@ impl DisplayName {
         let name: String = raw.trim().nfc().collect();
         let len = name.chars().count();
         if len == 0 {
-            return Err(Invalid::new("invalid_name", "a name cannot be empty"));
+            return Err(Invalid::new(
+                ErrorCode::InvalidName,
+                "a name cannot be empty",
+            ));
         }
         if len > MAX_NAME_CHARS {
             return Err(Invalid::new(
-                "invalid_name",
+                ErrorCode::InvalidName,
                 format!("a name has at most {MAX_NAME_CHARS} characters, this one has {len}"),
             ));
         }
         if let Some(bad) = name.chars().find(|&c| is_forbidden(c)) {
             return Err(Invalid::new(
-                "invalid_name",
+                ErrorCode::InvalidName,
                 format!(
                     "a name cannot contain control, invisible or text-direction characters (found U+{:04X})",
                     bad as u32
@@ -103,7 +106,7 @@ mod tests {
     fn a_name_of_33_characters_is_rejected() {
         assert_eq!(
             DisplayName::parse(&"a".repeat(33)).unwrap_err().code,
-            "invalid_name"
+            ErrorCode::InvalidName
         );
     }
 

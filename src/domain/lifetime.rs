@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::Invalid;
+use super::{ErrorCode, Invalid};
 
 const MAX_SECONDS: u64 = 365 * 24 * 3600;
 
@@ -14,7 +14,7 @@ impl MessageLifetime {
     pub fn from_seconds(seconds: u64) -> Result<Self, Invalid> {
         if !(1..=MAX_SECONDS).contains(&seconds) {
             return Err(Invalid::new(
-                "invalid_lifetime",
+                ErrorCode::InvalidLifetime,
                 format!("expire_after_seconds must be between 1 and {MAX_SECONDS} (a year), not {seconds}"),
             ));
         }
@@ -48,7 +48,7 @@ mod tests {
     fn zero_and_more_than_a_year_are_rejected() {
         assert_eq!(
             MessageLifetime::from_seconds(0).unwrap_err().code,
-            "invalid_lifetime"
+            ErrorCode::InvalidLifetime
         );
         assert!(MessageLifetime::from_seconds(MAX_SECONDS + 1).is_err());
         assert!(MessageLifetime::from_seconds(86_400).is_ok());

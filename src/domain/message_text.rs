@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::Invalid;
+use super::{ErrorCode, Invalid};
 
 pub const MAX_MESSAGE_CHARS: usize = 4_000;
 const MAX_REF_CHARS: usize = 64;
@@ -19,12 +19,12 @@ pub struct MessageText(Arc<str>);
 impl MessageText {
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         if raw.trim().is_empty() {
-            return Err(Invalid::new("empty", "a message cannot be empty"));
+            return Err(Invalid::new(ErrorCode::Empty, "a message cannot be empty"));
         }
         let len = raw.chars().count();
         if len > MAX_MESSAGE_CHARS {
             return Err(Invalid::new(
-                "too_long",
+                ErrorCode::TooLong,
                 format!("a message has at most {MAX_MESSAGE_CHARS} characters, this one has {len}"),
             ));
         }
@@ -46,7 +46,7 @@ impl MessageRef {
         let len = raw.chars().count();
         if len > MAX_REF_CHARS {
             return Err(Invalid::new(
-                "bad_request",
+                ErrorCode::BadRequest,
                 format!("`ref` has at most {MAX_REF_CHARS} characters, this one has {len}"),
             ));
         }
@@ -65,7 +65,7 @@ mod tests {
     #[test]
     fn blank_text_is_rejected_as_empty() {
         for raw in ["", " ", "\n\t "] {
-            assert_eq!(MessageText::parse(raw).unwrap_err().code, "empty");
+            assert_eq!(MessageText::parse(raw).unwrap_err().code, ErrorCode::Empty);
         }
     }
 
@@ -74,7 +74,7 @@ mod tests {
         assert!(MessageText::parse(&"ß".repeat(4_000)).is_ok());
         assert_eq!(
             MessageText::parse(&"a".repeat(4_001)).unwrap_err().code,
-            "too_long"
+            ErrorCode::TooLong
         );
     }
 
@@ -89,7 +89,7 @@ mod tests {
         assert!(MessageRef::parse("a".repeat(64)).is_ok());
         assert_eq!(
             MessageRef::parse("a".repeat(65)).unwrap_err().code,
-            "bad_request"
+            ErrorCode::BadRequest
         );
     }
 }

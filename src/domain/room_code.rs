@@ -5,7 +5,7 @@ use std::fmt;
 use rand::Rng;
 use serde::Serialize;
 
-use super::Invalid;
+use super::{ErrorCode, Invalid};
 
 /// Generated codes avoid 0/O and 1/I/L so a code read aloud or off a screen is typed right.
 const GENERATED_ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
@@ -24,7 +24,7 @@ impl RoomCode {
         let len = raw.chars().count();
         if !(MIN_LEN..=MAX_LEN).contains(&len) {
             return Err(Invalid::new(
-                "invalid_code",
+                ErrorCode::InvalidCode,
                 format!("a room code has {MIN_LEN} to {MAX_LEN} characters, this one has {len}"),
             ));
         }
@@ -33,7 +33,7 @@ impl RoomCode {
             .find(|c| !(c.is_ascii_alphanumeric() || *c == '-'))
         {
             return Err(Invalid::new(
-                "invalid_code",
+                ErrorCode::InvalidCode,
                 format!("a room code may hold only letters, digits and '-', not {bad:?}"),
             ));
         }
@@ -72,7 +72,10 @@ mod tests {
 
     #[test]
     fn a_code_of_two_characters_is_rejected() {
-        assert_eq!(RoomCode::parse("ab").unwrap_err().code, "invalid_code");
+        assert_eq!(
+            RoomCode::parse("ab").unwrap_err().code,
+            ErrorCode::InvalidCode
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ use actix_web::web;
 
 pub use client::Proxying;
 pub use error::ApiError;
+pub use rooms::ApiFlood;
 pub use ws::Upgrades;
 
 /// Routes and extractor limits; `max_body` bounds every request body, in bytes.

@@ -11,7 +11,7 @@ use tera::Tera;
 
 use super::{ApiError, Proxying};
 use crate::chat::registry::Registry;
-use crate::domain::{RoomCode, MAX_MESSAGE_CHARS, MAX_NAME_CHARS};
+use crate::domain::{ErrorCode, RoomCode, MAX_MESSAGE_CHARS, MAX_NAME_CHARS};
 
 /// The limits the pages tell people about before the server has to.
 #[derive(Serialize)]
@@ -81,7 +81,10 @@ pub async fn room(
 ) -> Result<HttpResponse, PageError> {
     let missing = || PageError::NoSuchRoom(code.to_uppercase());
     let room = RoomCode::parse(&code).map_err(|_| missing())?;
-    registry.open(&room).await?.ok_or_else(missing)?;
+    // Looked up, not loaded: a page view is no use of the room until its socket joins.
+    if !registry.exists(&room).await? {
+        return Err(missing());
+    }
     let invite_base = proxying
         .public_url
         .as_ref()
@@ -125,10 +128,10 @@ pub fn error_page<B>(response: ServiceResponse<B>) -> actix_web::Result<ErrorHan
         // actix's own refusals (an oversized body, a wrong method) get the API's JSON shape too.
         let status = response.status();
         let code = match status {
-            StatusCode::PAYLOAD_TOO_LARGE => "too_large",
-            StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
-            status if status.is_server_error() => "internal",
-            _ => "bad_request",
+            StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::TooLarge,
+            StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
+            status if status.is_server_error() => ErrorCode::Internal,
+            _ => ErrorCode::BadRequest,
         };
         let message = response.response().error().map_or_else(
             || status.canonical_reason().unwrap_or("error").to_owned(),

@@ -1,19 +1,22 @@
 //! The JSON API for bots, scripts and polling clients: create rooms, read them, post to them.
 
+use std::net::IpAddr;
+
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
+use governor::DefaultKeyedRateLimiter;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::{ApiError, Proxying};
-use actix::Addr;
 
-use crate::chat::lobby::Lobby;
-use crate::chat::messages::{ApiPost, Describe, ReadHistory};
+use crate::chat::messages::{ApiPost, ReadHistory};
 use crate::chat::registry::Registry;
 use crate::domain::{DisplayName, MessageLifetime, MessageText, RoomCode};
-use crate::startup::ApiFlood;
 use crate::storage::Keep;
+
+/// Per-address flood control for messages posted over the HTTP API.
+pub type ApiFlood = DefaultKeyedRateLimiter<IpAddr>;
 
 const DEFAULT_PAGE: usize = 50;
 const MAX_PAGE: usize = 500;
@@ -58,12 +61,11 @@ pub async fn describe(
     code: web::Path<String>,
     registry: web::Data<Registry>,
 ) -> Result<HttpResponse, ApiError> {
-    let (code, lobby) = find(&code, &registry).await?;
-    let info = lobby
-        .send(Describe)
-        .await
-        .map_err(|_| ApiError::NoSuchRoom(code))?;
-    Ok(HttpResponse::Ok().json(info))
+    let code = RoomCode::parse(&code)?;
+    match registry.describe(&code).await? {
+        Some(info) => Ok(HttpResponse::Ok().json(info)),
+        None => Err(ApiError::NoSuchRoom(code)),
+    }
 }
 
 #[derive(Deserialize)]
@@ -87,7 +89,7 @@ pub async fn messages(
             "`limit` must be between 1 and {MAX_PAGE}, not {limit}"
         )));
     }
-    let (code, lobby) = find(&code, &registry).await?;
+    let code = RoomCode::parse(&code)?;
     let read = ReadHistory {
         after: page.after.unwrap_or(0),
         before: page.before.unwrap_or(u64::MAX),
@@ -99,11 +101,10 @@ pub async fn messages(
             Keep::Oldest
         },
     };
-    let messages = lobby
-        .send(read)
-        .await
-        .map_err(|_| ApiError::NoSuchRoom(code))??;
-    Ok(HttpResponse::Ok().json(json!({ "messages": messages })))
+    match registry.read(&code, read).await? {
+        Some(messages) => Ok(HttpResponse::Ok().json(json!({ "messages": messages }))),
+        None => Err(ApiError::NoSuchRoom(code)),
+    }
 }
 
 #[derive(Deserialize)]
@@ -132,18 +133,9 @@ pub async fn post_message(
             .check_key(&address)
             .map_err(|_| ApiError::RateLimited)?;
     }
-    let (code, lobby) = find(&code, &registry).await?;
-    let message = lobby
-        .send(post)
-        .await
-        .map_err(|_| ApiError::NoSuchRoom(code))??;
-    Ok(HttpResponse::Created().json(message))
-}
-
-async fn find(code: &str, registry: &Registry) -> Result<(RoomCode, Addr<Lobby>), ApiError> {
-    let code = RoomCode::parse(code)?;
-    match registry.open(&code).await? {
-        Some(lobby) => Ok((code, lobby)),
+    let code = RoomCode::parse(&code)?;
+    match registry.ask(&code, post).await? {
+        Some(posted) => Ok(HttpResponse::Created().json(posted?)),
         None => Err(ApiError::NoSuchRoom(code)),
     }
 }

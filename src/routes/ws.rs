@@ -7,14 +7,15 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use super::{ApiError, Proxying};
-use actix_web_actors::ws::CloseCode;
 
 use crate::chat::connections::ConnectionLimit;
+use crate::chat::ids::ResumeSecret;
 use crate::chat::messages::Close;
-use crate::chat::protocol::{CLOSE_BAD_REQUEST, CLOSE_NO_SUCH_ROOM, CLOSE_TOO_MANY_CONNECTIONS};
+use crate::chat::protocol::CloseCode;
 use crate::chat::registry::Registry;
-use crate::chat::session::{self, JoinRequest, SessionSettings};
-use crate::domain::{DisplayName, Invalid, RoomCode};
+use crate::chat::session::{self, JoinRequest};
+use crate::chat::settings::SessionSettings;
+use crate::domain::{DisplayName, ErrorCode, Invalid, RoomCode};
 use crate::origin::AllowedOrigins;
 
 /// What decides whether and how a WebSocket upgrade goes ahead, shared by every worker.
@@ -66,7 +67,7 @@ pub async fn connect(
             return session::refuse(
                 &req,
                 payload,
-                Close::new(CLOSE_TOO_MANY_CONNECTIONS, reason),
+                Close::new(CloseCode::TooManyConnections, reason),
             );
         }
     };
@@ -76,7 +77,7 @@ pub async fn connect(
             return session::refuse(
                 &req,
                 payload,
-                Close::new(CLOSE_BAD_REQUEST, invalid.message),
+                Close::new(CloseCode::BadRequest, invalid.message),
             )
         }
     };
@@ -84,23 +85,19 @@ pub async fn connect(
         Ok(Some(lobby)) => session::start(
             &req,
             payload,
-            lobby,
+            (lobby, registry.get_ref().clone()),
             join,
             Arc::clone(&upgrades.sessions),
             slot,
         ),
         Ok(None) => {
             let reason = format!("no room has the code {}", join.room);
-            session::refuse(&req, payload, Close::new(CLOSE_NO_SUCH_ROOM, reason))
+            session::refuse(&req, payload, Close::new(CloseCode::NoSuchRoom, reason))
         }
         Err(err) => {
             tracing::error!(error = %err, "cannot open a room");
             let reason = "rooms cannot be loaded right now; try again shortly";
-            session::refuse(
-                &req,
-                payload,
-                Close::new(u16::from(CloseCode::Again), reason),
-            )
+            session::refuse(&req, payload, Close::new(CloseCode::TryAgain, reason))
         }
     }
 }
@@ -112,14 +109,17 @@ fn parse(
 ) -> Result<JoinRequest, Invalid> {
     let room = RoomCode::parse(code)?;
     let name = params.name.ok_or_else(|| {
-        Invalid::new("invalid_name", "a name is required: add ?name=… to the URL")
+        Invalid::new(
+            ErrorCode::InvalidName,
+            "a name is required: add ?name=… to the URL",
+        )
     })?;
     let since = params
         .since
         .map(|since| {
             since.parse::<u64>().map_err(|_| {
                 Invalid::new(
-                    "bad_request",
+                    ErrorCode::BadRequest,
                     format!("`since` must be a whole number, not {since:?}"),
                 )
             })
@@ -129,7 +129,7 @@ fn parse(
         room,
         client,
         name: DisplayName::parse(&name)?,
-        resume: params.resume,
+        resume: params.resume.map(ResumeSecret::parse).transpose()?,
         since,
     })
 }

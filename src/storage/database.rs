@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use crate::domain::{
     ChatMessage, DisplayName, MessageLifetime, MessageRef, MessageText, RoomCode, Timestamp, User,
+    UserId,
 };
 
 /// How long a query waits for a free connection before the attempt counts as a failure.
@@ -103,11 +104,10 @@ pub enum Keep {
     Newest,
 }
 
-/// A unit of work for one transaction: rooms to create, messages to store (in order), and rooms
-/// whose last activity to move forward.
+/// A unit of work for one transaction: messages to store (in order), and rooms whose last
+/// activity to move forward.
 #[derive(Default)]
 pub struct Batch<'a> {
-    pub rooms: Vec<(&'a RoomCode, Timestamp, Option<MessageLifetime>)>,
     pub messages: Vec<&'a ChatMessage>,
     pub activity: Vec<(&'a RoomCode, Timestamp)>,
 }
@@ -194,6 +194,27 @@ impl Database {
         }))
     }
 
+    /// Stores a new room; false if a room with that code exists (the primary key decides).
+    pub async fn create_room(
+        &self,
+        code: &RoomCode,
+        created_at: Timestamp,
+        lifetime: Option<MessageLifetime>,
+    ) -> anyhow::Result<bool> {
+        let inserted = sqlx::query(
+            "INSERT INTO rooms (code, created_at, last_activity, expire_after_ms) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (code) DO NOTHING",
+        )
+        .bind(code.as_str())
+        .bind(created_at.as_millis())
+        .bind(created_at.as_millis())
+        .bind(lifetime.map(MessageLifetime::as_millis))
+        .execute(&self.pool)
+        .await
+        .context("failed to store a room")?;
+        Ok(inserted.rows_affected() == 1)
+    }
+
     /// Messages with `after < seq < before` sent at `not_before` or later, at most `limit`, in seq
     /// order, keeping the `keep` end.
     pub async fn messages(
@@ -240,19 +261,6 @@ impl Database {
             .begin()
             .await
             .context("cannot start a transaction")?;
-        for (code, created_at, lifetime) in &batch.rooms {
-            sqlx::query(
-                "INSERT INTO rooms (code, created_at, last_activity, expire_after_ms) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (code) DO NOTHING",
-            )
-            .bind(code.as_str())
-            .bind(created_at.as_millis())
-            .bind(created_at.as_millis())
-            .bind(lifetime.map(MessageLifetime::as_millis))
-            .execute(&mut *tx)
-            .await
-            .context("failed to store a room")?;
-        }
         // Multi-row inserts, in chunks that stay under SQLite's limit on bound parameters.
         for chunk in batch.messages.chunks(INSERT_CHUNK) {
             let partial;
@@ -377,7 +385,9 @@ fn message_from_row(room: &RoomCode, row: &AnyRow) -> anyhow::Result<ChatMessage
         seq: u64::try_from(seq).map_err(|_| invalid("seq"))?,
         room: room.clone(),
         from: User {
-            id: Uuid::parse_str(&text("sender_id")?).map_err(|_| invalid("sender id"))?,
+            id: Uuid::parse_str(&text("sender_id")?)
+                .map(UserId::from_uuid)
+                .map_err(|_| invalid("sender id"))?,
             name: DisplayName::parse(&text("sender_name")?).map_err(|_| invalid("sender name"))?,
         },
         text: MessageText::parse(&text("text")?).map_err(|_| invalid("text"))?,
@@ -470,7 +480,7 @@ mod tests {
         let database = Database::connect("sqlite::memory:").await.unwrap();
         let room = RoomCode::generate();
         let from = User {
-            id: Uuid::new_v4(),
+            id: UserId::random(),
             name: DisplayName::parse("Ann").unwrap(),
         };
         let count = 2 * INSERT_CHUNK + 50;
@@ -486,7 +496,6 @@ mod tests {
             })
             .collect();
         let batch = Batch {
-            rooms: vec![(&room, Timestamp::now(), None)],
             messages: sent.iter().collect(),
             activity: Vec::new(),
         };

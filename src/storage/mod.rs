@@ -25,6 +25,13 @@ use writer::{Command, Writer};
 #[error("storage is unavailable: {0:#}")]
 pub struct StorageError(#[from] anyhow::Error);
 
+/// Whether a room was created, or its code was already taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Created {
+    New,
+    Taken,
+}
+
 /// A handle on the database and its writer; cheap to clone.
 #[derive(Clone)]
 pub struct Storage {
@@ -51,17 +58,24 @@ impl Storage {
         })
     }
 
-    pub fn create_room(
+    /// Stores a new room, unless a room already has that code: the insert itself decides, so two
+    /// processes on one database cannot both take a code. Awaited, unlike messages: a room must
+    /// exist before anyone is told its code.
+    pub async fn create_room(
         &self,
-        code: RoomCode,
+        code: &RoomCode,
         created_at: Timestamp,
         lifetime: Option<MessageLifetime>,
-    ) {
-        self.send(Command::CreateRoom {
-            code,
-            created_at,
-            lifetime,
-        });
+    ) -> Result<Created, StorageError> {
+        let inserted = self
+            .database
+            .create_room(code, created_at, lifetime)
+            .await?;
+        Ok(if inserted {
+            Created::New
+        } else {
+            Created::Taken
+        })
     }
 
     /// Queues a message; `settled` is raised to its seq once it is stored (or given up on).

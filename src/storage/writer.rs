@@ -1,4 +1,4 @@
-//! The writer: persists rooms and messages off the fan-out path, in batches, retrying through outages.
+//! The writer: persists messages off the fan-out path, in batches, retrying through outages.
 //!
 //! Lobbies hand it work over an unbounded channel and never wait. It moves the work into a bounded
 //! buffer and commits whatever has gathered while the previous commit ran (group commit): at low load
@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::database::{Batch, Database};
 use super::health::Health;
-use crate::domain::{ChatMessage, MessageLifetime, RoomCode, Timestamp};
+use crate::domain::{ChatMessage, RoomCode, Timestamp};
 use crate::instruments;
 
 /// The most messages one transaction carries.
@@ -42,11 +42,6 @@ const MAX_TRACKED_ROOMS: usize = 100_000;
 const DROP_LOG_INTERVAL: Duration = Duration::from_secs(5);
 
 pub enum Command {
-    CreateRoom {
-        code: RoomCode,
-        created_at: Timestamp,
-        lifetime: Option<MessageLifetime>,
-    },
     Persist {
         message: ChatMessage,
         settled: Arc<AtomicU64>,
@@ -185,8 +180,7 @@ impl Writer {
         self.health.set_pending(self.unwritten);
     }
 
-    /// Makes room in a full buffer by giving up its oldest waiting message; rooms and flushes are
-    /// kept. False when no message is waiting.
+    /// Makes room in a full buffer by giving up its oldest waiting message; flushes are kept. False when no message is waiting.
     fn drop_oldest(&mut self) -> bool {
         let oldest = self
             .buffer
@@ -231,7 +225,6 @@ impl Writer {
                 Command::Flush(_) => break,
                 Command::Persist { .. } if messages == MAX_BATCH => break,
                 Command::Persist { .. } => messages += 1,
-                Command::CreateRoom { .. } => {}
             }
             batch.extend(self.buffer.pop_front());
         }
@@ -311,14 +304,8 @@ fn as_batch<'a>(commands: &'a [Command], activity: &'a [(RoomCode, Timestamp)]) 
         ..Batch::default()
     };
     for command in commands {
-        match command {
-            Command::CreateRoom {
-                code,
-                created_at,
-                lifetime,
-            } => batch.rooms.push((code, *created_at, *lifetime)),
-            Command::Persist { message, .. } => batch.messages.push(message),
-            Command::Flush(_) => {}
+        if let Command::Persist { message, .. } = command {
+            batch.messages.push(message);
         }
     }
     batch

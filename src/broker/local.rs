@@ -1,0 +1,150 @@
+//! The in-process broker: a topic per room, holding the lobbies subscribed to it.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use actix::Recipient;
+
+use super::Delivery;
+use crate::domain::RoomCode;
+
+/// Rooms' topics, shared by every worker. Touched when a lobby starts or stops, never per event.
+#[derive(Clone, Default)]
+pub struct LocalBroker {
+    // std Mutexes: each is held for one map or list operation and never across an await. Locks are
+    // taken topics first, then a topic's subscribers.
+    topics: Arc<Mutex<HashMap<RoomCode, Arc<Topic>>>>,
+}
+
+#[derive(Default)]
+struct Topic {
+    subscribers: Mutex<Vec<(u64, Recipient<Delivery>)>>,
+    next_id: AtomicU64,
+}
+
+/// A lobby's place in a topic; dropping it unsubscribes.
+pub struct Subscription {
+    id: u64,
+    room: RoomCode,
+    topic: Arc<Topic>,
+    broker: LocalBroker,
+}
+
+impl LocalBroker {
+    pub fn subscribe(&self, room: &RoomCode, lobby: Recipient<Delivery>) -> Subscription {
+        let topic = Arc::clone(self.lock().entry(room.clone()).or_default());
+        let id = topic.next_id.fetch_add(1, Ordering::Relaxed);
+        lock(&topic.subscribers).push((id, lobby));
+        Subscription {
+            id,
+            room: room.clone(),
+            topic,
+            broker: self.clone(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<RoomCode, Arc<Topic>>> {
+        lock(&self.topics)
+    }
+}
+
+impl Subscription {
+    /// Hands the delivery to every subscribed lobby's mailbox. Lobby mailboxes are unbounded, as
+    /// they are for the sessions' own messages: a lobby is never too slow to be told about its room.
+    pub fn publish(&self, delivery: Delivery) {
+        for (_, lobby) in lock(&self.topic.subscribers).iter() {
+            lobby.do_send(delivery.clone());
+        }
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let mut topics = self.broker.lock();
+        let mut subscribers = lock(&self.topic.subscribers);
+        subscribers.retain(|(id, _)| *id != self.id);
+        if subscribers.is_empty() {
+            topics.remove(&self.room);
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section is a single push, remove or lookup, so a poisoned value is still whole.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use actix::{Actor, Context, Handler};
+
+    use super::*;
+    use crate::domain::RoomEvent;
+
+    /// Counts what it is told, and answers how many on request.
+    struct Counter(usize);
+
+    impl Actor for Counter {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<Delivery> for Counter {
+        type Result = ();
+        fn handle(&mut self, _: Delivery, _: &mut Context<Self>) {
+            self.0 += 1;
+        }
+    }
+
+    #[derive(actix::Message)]
+    #[rtype(result = "usize")]
+    struct Count;
+
+    impl Handler<Count> for Counter {
+        type Result = usize;
+        fn handle(&mut self, _: Count, _: &mut Context<Self>) -> usize {
+            self.0
+        }
+    }
+
+    fn expired(through_seq: u64) -> Delivery {
+        Delivery {
+            stamp: through_seq,
+            event: RoomEvent::Expired { through_seq },
+        }
+    }
+
+    #[actix::test]
+    async fn a_publish_reaches_every_subscriber_of_its_room_and_no_other() {
+        let broker = LocalBroker::default();
+        let (a, b, other) = (Counter(0).start(), Counter(0).start(), Counter(0).start());
+        let room = RoomCode::parse("ROOM").unwrap();
+        let first = broker.subscribe(&room, a.clone().recipient());
+        let _second = broker.subscribe(&room, b.clone().recipient());
+        let _elsewhere =
+            broker.subscribe(&RoomCode::parse("ELSE").unwrap(), other.clone().recipient());
+
+        first.publish(expired(1));
+        first.publish(expired(2));
+
+        // Each mailbox is FIFO: the count is asked after both deliveries are queued.
+        assert_eq!(a.send(Count).await.unwrap(), 2);
+        assert_eq!(b.send(Count).await.unwrap(), 2);
+        assert_eq!(other.send(Count).await.unwrap(), 0);
+    }
+
+    #[actix::test]
+    async fn a_dropped_subscription_hears_nothing_more_and_an_empty_topic_goes() {
+        let broker = LocalBroker::default();
+        let (a, b) = (Counter(0).start(), Counter(0).start());
+        let room = RoomCode::parse("ROOM").unwrap();
+        let first = broker.subscribe(&room, a.clone().recipient());
+        let second = broker.subscribe(&room, b.clone().recipient());
+        drop(second);
+        first.publish(expired(1));
+        assert_eq!(b.send(Count).await.unwrap(), 0);
+        assert_eq!(a.send(Count).await.unwrap(), 1);
+        drop(first);
+        assert!(broker.lock().is_empty());
+    }
+}

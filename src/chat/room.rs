@@ -1,0 +1,810 @@
+//! One room's state as a plain value: who is in it, who may come back, what was said, what expired.
+//!
+//! No actor, no socket, no clock: each command is handed the time it needs and returns what happened
+//! as typed [`RoomEvent`]s, or a [`Refusal`] that changed nothing. The lobby actor wraps it.
+
+use indexmap::IndexMap;
+use serde::Serialize;
+
+use super::history::{has_gap, History};
+use super::ids::{ConnId, ResumeSecret};
+use super::settings::RoomSettings;
+use crate::domain::{
+    ChatMessage, DisplayName, MessageLifetime, MessageRef, MessageText, NameKey, RoomCode,
+    RoomEvent, Timestamp, User, UserId,
+};
+
+/// The most messages a reconnecting client is replayed; beyond that its welcome says `truncated`.
+pub const MAX_REPLAY: usize = 1_000;
+
+/// Identities of members who left, kept so they can resume; bounded so a busy room cannot grow it forever.
+const MAX_DEPARTED: usize = 1_024;
+
+pub struct Room {
+    code: RoomCode,
+    created_at: Timestamp,
+    /// How long messages live, in a room whose messages disappear.
+    lifetime: Option<MessageLifetime>,
+    /// The highest seq announced as expired.
+    expired_through: u64,
+    /// In join order, so member lists read the same to everyone.
+    members: IndexMap<ConnId, Member>,
+    /// Resume secret → identity of members whose connection has gone, oldest first.
+    departed: IndexMap<ResumeSecret, User>,
+    history: History,
+    next_seq: u64,
+    history_on_join: usize,
+    max_members: usize,
+}
+
+struct Member {
+    user: User,
+    /// Cached `user.name.key()`, compared on every join and rename.
+    key: NameKey,
+    resume: ResumeSecret,
+}
+
+/// A room as it starts: new, or as storage last saw it.
+pub struct RoomState {
+    pub created_at: Timestamp,
+    /// Its newest messages, oldest first.
+    pub recent: Vec<ChatMessage>,
+    pub last_seq: u64,
+    pub lifetime: Option<MessageLifetime>,
+}
+
+/// Someone asking to become a member.
+pub struct Arrival {
+    pub conn: ConnId,
+    pub name: DisplayName,
+    /// The secret from an earlier welcome, to come back as that identity.
+    pub resume: Option<ResumeSecret>,
+    /// The last seq the client saw; the welcome then holds everything after it.
+    pub since: Option<u64>,
+}
+
+/// What a join did.
+pub struct Admission<'a> {
+    pub welcome: Welcome<'a>,
+    /// Announced to the others; `None` when the same person took over their own live connection.
+    pub joined: Option<RoomEvent>,
+    /// The connection this one took over, to be closed.
+    pub replaced: Option<ConnId>,
+}
+
+/// The first thing a member is told: who they are, who is here, and what they missed.
+pub struct Welcome<'a> {
+    pub room: &'a RoomCode,
+    pub you: &'a User,
+    pub resume: &'a ResumeSecret,
+    /// Everyone in the room, the newcomer last.
+    pub members: Vec<&'a User>,
+    pub history: Vec<&'a ChatMessage>,
+    /// True when some messages after the requested `since` are not included.
+    pub truncated: bool,
+    pub expire_after_seconds: Option<u64>,
+}
+
+/// Why the room said no. A refusal changes nothing: the identity a join tried to resume stays resumable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("this room is full: it holds at most {0} people")]
+    RoomFull(usize),
+    #[error("the name {0} is already taken in this room")]
+    NameTaken(DisplayName),
+}
+
+/// A room as the API describes it.
+#[derive(Debug, Serialize)]
+pub struct RoomInfo {
+    pub code: RoomCode,
+    pub members: Vec<User>,
+    pub created_at: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expire_after_seconds: Option<u64>,
+}
+
+impl Room {
+    pub fn new(code: RoomCode, state: RoomState, settings: &RoomSettings) -> Self {
+        Self {
+            code,
+            created_at: state.created_at,
+            lifetime: state.lifetime,
+            expired_through: 0,
+            members: IndexMap::new(),
+            departed: IndexMap::new(),
+            history: History::new(settings.history_size, state.recent),
+            next_seq: state.last_seq + 1,
+            history_on_join: settings.history_on_join,
+            max_members: settings.max_members,
+        }
+    }
+
+    pub fn code(&self) -> &RoomCode {
+        &self.code
+    }
+
+    pub fn lifetime(&self) -> Option<MessageLifetime> {
+        self.lifetime
+    }
+
+    /// The seq of the newest message, 0 before the first.
+    pub fn last_seq(&self) -> u64 {
+        self.next_seq - 1
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// Messages sent before this have expired, for a room whose messages disappear.
+    pub fn expiry_cutoff(&self, now: Timestamp) -> Option<Timestamp> {
+        self.lifetime
+            .map(|lifetime| now.earlier_by(lifetime.duration()))
+    }
+
+    /// The seqs `(after, before)` a join with `since` needs from storage: those no longer in memory.
+    pub fn replay_from_storage(&self, since: Option<u64>) -> Option<(u64, u64)> {
+        let first_in_memory = self.history.oldest_seq().unwrap_or(self.next_seq);
+        since
+            .filter(|since| since + 1 < first_in_memory)
+            .map(|since| (since, first_in_memory))
+    }
+
+    /// Admits someone, new or coming back; `older` holds what storage had of `replay_from_storage`.
+    ///
+    /// Everything that can refuse is checked before anything changes.
+    pub fn join<'a>(
+        &'a mut self,
+        arrival: Arrival,
+        older: &'a [ChatMessage],
+        now: Timestamp,
+    ) -> Result<Admission<'a>, Refusal> {
+        let live = arrival
+            .resume
+            .as_ref()
+            .and_then(|secret| self.members.values().position(|m| &m.resume == secret));
+        if let Some(index) = live {
+            // The same person on a new socket: swap the connection and tell no one.
+            let (old, member) = self
+                .members
+                .shift_remove_index(index)
+                .expect("the index was just found");
+            self.members.insert(arrival.conn, member);
+            return Ok(self.admitted(arrival.conn, arrival.since, older, now, None, Some(old)));
+        }
+
+        // A departed identity comes back under its own id and name; an unknown secret is a fresh join.
+        let departed = arrival
+            .resume
+            .as_ref()
+            .and_then(|secret| self.departed.get(secret));
+        let name = departed.map_or(&arrival.name, |user| &user.name);
+        if self.members.len() >= self.max_members {
+            return Err(Refusal::RoomFull(self.max_members));
+        }
+        let key = name.key();
+        if self.is_taken(&key, None) {
+            return Err(Refusal::NameTaken(name.clone()));
+        }
+        let (resume, user) = match arrival
+            .resume
+            .and_then(|secret| self.departed.shift_remove_entry(&secret))
+        {
+            Some(identity) => identity,
+            None => (
+                ResumeSecret::generate(),
+                User {
+                    id: UserId::random(),
+                    name: arrival.name,
+                },
+            ),
+        };
+        let joined = RoomEvent::Joined {
+            user: user.clone(),
+            ts: now,
+        };
+        self.members
+            .insert(arrival.conn, Member { user, key, resume });
+        Ok(self.admitted(arrival.conn, arrival.since, older, now, Some(joined), None))
+    }
+
+    /// The welcome of the member just inserted under `conn`.
+    fn admitted<'a>(
+        &'a self,
+        conn: ConnId,
+        since: Option<u64>,
+        older: &'a [ChatMessage],
+        now: Timestamp,
+        joined: Option<RoomEvent>,
+        replaced: Option<ConnId>,
+    ) -> Admission<'a> {
+        let member = &self.members[&conn];
+        let cutoff = self.expiry_cutoff(now);
+        let live = |message: &&ChatMessage| cutoff.is_none_or(|cutoff| message.ts >= cutoff);
+        let (history, truncated) = match since {
+            None => {
+                let latest = self.history.latest(self.history_on_join);
+                (latest.into_iter().filter(live).collect(), false)
+            }
+            Some(since) => {
+                let all: Vec<&ChatMessage> = older
+                    .iter()
+                    .chain(self.history.after(since))
+                    .filter(live)
+                    .collect();
+                let replay = all[all.len().saturating_sub(MAX_REPLAY)..].to_vec();
+                // Expired messages are gone on purpose: only what is missing after them is a gap.
+                let truncated = has_gap(since.max(self.expired_through), &replay, self.last_seq());
+                (replay, truncated)
+            }
+        };
+        Admission {
+            welcome: Welcome {
+                room: &self.code,
+                you: &member.user,
+                resume: &member.resume,
+                members: self.members.values().map(|m| &m.user).collect(),
+                history,
+                truncated,
+                expire_after_seconds: self.lifetime.map(MessageLifetime::as_secs),
+            },
+            joined,
+            replaced,
+        }
+    }
+
+    /// A connection has gone (closed, or evicted as too slow): its identity is kept for resume.
+    /// `None` if it was no member (refused, or replaced by a resume).
+    pub fn depart(&mut self, conn: ConnId, now: Timestamp) -> Option<RoomEvent> {
+        let member = self.members.shift_remove(&conn)?;
+        if self.departed.len() == MAX_DEPARTED {
+            self.departed.shift_remove_index(0);
+        }
+        let left = RoomEvent::Left {
+            user: member.user.clone(),
+            ts: now,
+        };
+        self.departed.insert(member.resume, member.user);
+        Some(left)
+    }
+
+    /// Everyone leaves at once without a word, as the server stops: they will come back.
+    pub fn close(&mut self) -> Vec<ConnId> {
+        self.members.drain(..).map(|(conn, _)| conn).collect()
+    }
+
+    /// A member's message, given the next seq. `stored_through` is the highest seq storage holds:
+    /// memory keeps what it does not, past the history's size. `None` from a connection that is no member.
+    pub fn post(
+        &mut self,
+        conn: ConnId,
+        text: MessageText,
+        reference: Option<MessageRef>,
+        now: Timestamp,
+        stored_through: u64,
+    ) -> Option<&ChatMessage> {
+        let from = self.members.get(&conn)?.user.clone();
+        Some(self.append(from, text, reference, now, stored_through))
+    }
+
+    /// A message from someone without a connection (the HTTP API), under a name nobody here uses.
+    pub fn post_as(
+        &mut self,
+        name: DisplayName,
+        text: MessageText,
+        now: Timestamp,
+        stored_through: u64,
+    ) -> Result<&ChatMessage, Refusal> {
+        if self.is_taken(&name.key(), None) {
+            return Err(Refusal::NameTaken(name));
+        }
+        let from = api_user(&self.code, name);
+        Ok(self.append(from, text, None, now, stored_through))
+    }
+
+    fn append(
+        &mut self,
+        from: User,
+        text: MessageText,
+        reference: Option<MessageRef>,
+        now: Timestamp,
+        stored_through: u64,
+    ) -> &ChatMessage {
+        let message = ChatMessage {
+            id: uuid::Uuid::new_v4(),
+            seq: self.next_seq,
+            room: self.code.clone(),
+            from,
+            text,
+            ts: now,
+            reference,
+        };
+        self.next_seq += 1;
+        self.history.push(message, stored_through)
+    }
+
+    /// A member takes another name. `Ok(None)`: no member, or the same name again.
+    pub fn rename(
+        &mut self,
+        conn: ConnId,
+        name: DisplayName,
+        now: Timestamp,
+    ) -> Result<Option<RoomEvent>, Refusal> {
+        let key = name.key();
+        if !self.members.contains_key(&conn) {
+            return Ok(None);
+        }
+        if self.is_taken(&key, Some(conn)) {
+            return Err(Refusal::NameTaken(name));
+        }
+        let member = &mut self.members[&conn];
+        if member.user.name == name {
+            return Ok(None);
+        }
+        let old_name = std::mem::replace(&mut member.user.name, name);
+        member.key = key;
+        Ok(Some(RoomEvent::Renamed {
+            user: member.user.clone(),
+            old_name,
+            ts: now,
+        }))
+    }
+
+    /// A member is typing; `None` from a connection that is no member.
+    pub fn typing(&self, conn: ConnId) -> Option<RoomEvent> {
+        let user = self.members.get(&conn)?.user.clone();
+        Some(RoomEvent::Typing { user })
+    }
+
+    /// Forgets the messages in memory that have outlived the room's lifetime; `Expired` if any went.
+    pub fn expire(&mut self, now: Timestamp) -> Option<RoomEvent> {
+        let through = self.history.expire_before(self.expiry_cutoff(now)?)?;
+        self.expired(through)
+    }
+
+    /// Storage deleted messages through `through`; `Expired` unless that was announced already.
+    pub fn expired(&mut self, through: u64) -> Option<RoomEvent> {
+        (through > self.expired_through).then(|| {
+            self.expired_through = through;
+            RoomEvent::Expired {
+                through_seq: through,
+            }
+        })
+    }
+
+    /// Messages in memory with `after < seq < before` that have not expired, oldest first.
+    pub fn in_memory(&self, after: u64, before: u64, now: Timestamp) -> Vec<ChatMessage> {
+        let cutoff = self.expiry_cutoff(now);
+        self.history
+            .after(after)
+            .filter(|m| m.seq < before && cutoff.is_none_or(|cutoff| m.ts >= cutoff))
+            .cloned()
+            .collect()
+    }
+
+    pub fn describe(&self) -> RoomInfo {
+        RoomInfo {
+            code: self.code.clone(),
+            members: self.members.values().map(|m| m.user.clone()).collect(),
+            created_at: self.created_at,
+            expire_after_seconds: self.lifetime.map(MessageLifetime::as_secs),
+        }
+    }
+
+    fn is_taken(&self, key: &NameKey, except: Option<ConnId>) -> bool {
+        self.members
+            .iter()
+            .any(|(conn, member)| &member.key == key && Some(*conn) != except)
+    }
+}
+
+/// A poster without a connection gets a stable id per room and name, so a bot's messages group together.
+fn api_user(room: &RoomCode, name: DisplayName) -> User {
+    User {
+        id: UserId::derived_from(&format!("hubbub:{room}:{}", name.key().as_str())),
+        name,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::num::NonZeroUsize;
+    use std::time::Duration;
+
+    use super::*;
+
+    fn settings(max_members: usize, history_size: usize) -> RoomSettings {
+        RoomSettings {
+            history_size: NonZeroUsize::new(history_size).unwrap(),
+            history_on_join: 50,
+            idle_timeout: Duration::from_secs(60),
+            max_members,
+            max_rooms: 10,
+        }
+    }
+
+    fn room_with(max_members: usize, history_size: usize, last_seq: u64) -> Room {
+        let state = RoomState {
+            created_at: Timestamp::now(),
+            recent: Vec::new(),
+            last_seq,
+            lifetime: None,
+        };
+        Room::new(
+            RoomCode::parse("ROOM").unwrap(),
+            state,
+            &settings(max_members, history_size),
+        )
+    }
+
+    fn room() -> Room {
+        room_with(10, 100, 0)
+    }
+
+    fn name(name: &str) -> DisplayName {
+        DisplayName::parse(name).unwrap()
+    }
+
+    fn arrival(conn: ConnId, who: &str) -> Arrival {
+        Arrival {
+            conn,
+            name: name(who),
+            resume: None,
+            since: None,
+        }
+    }
+
+    fn resuming(conn: ConnId, who: &str, secret: &ResumeSecret, since: Option<u64>) -> Arrival {
+        Arrival {
+            resume: Some(secret.clone()),
+            since,
+            ..arrival(conn, who)
+        }
+    }
+
+    /// Joins and returns the connection, the user's id and the resume secret.
+    fn join(room: &mut Room, who: &str) -> (ConnId, UserId, ResumeSecret) {
+        let conn = ConnId::random();
+        let admission = room
+            .join(arrival(conn, who), &[], Timestamp::now())
+            .unwrap();
+        (
+            conn,
+            admission.welcome.you.id,
+            admission.welcome.resume.clone(),
+        )
+    }
+
+    fn say(room: &mut Room, conn: ConnId, text: &str) -> u64 {
+        room.post(
+            conn,
+            MessageText::parse(text).unwrap(),
+            None,
+            Timestamp::now(),
+            u64::MAX,
+        )
+        .expect("a member may post")
+        .seq
+    }
+
+    fn seconds_from_now(seconds: i64) -> Timestamp {
+        Timestamp::from_millis(Timestamp::now().as_millis() + seconds * 1_000).unwrap()
+    }
+
+    fn seqs(welcome: &Welcome<'_>) -> Vec<u64> {
+        welcome.history.iter().map(|m| m.seq).collect()
+    }
+
+    #[test]
+    fn a_newcomer_is_welcomed_last_in_the_member_list_and_announced() {
+        let mut room = room();
+        join(&mut room, "ann");
+        let admission = room
+            .join(arrival(ConnId::random(), "bob"), &[], Timestamp::now())
+            .unwrap();
+        let names: Vec<&str> = admission
+            .welcome
+            .members
+            .iter()
+            .map(|u| u.name.as_str())
+            .collect();
+        assert_eq!(names, ["ann", "bob"]);
+        assert!(
+            matches!(&admission.joined, Some(RoomEvent::Joined { user, .. }) if user.name.as_str() == "bob")
+        );
+        assert!(admission.replaced.is_none());
+    }
+
+    #[test]
+    fn a_departed_identity_resumes_with_its_id_name_and_secret() {
+        let mut room = room();
+        let (conn, id, secret) = join(&mut room, "ann");
+        assert!(matches!(
+            room.depart(conn, Timestamp::now()),
+            Some(RoomEvent::Left { .. })
+        ));
+        let admission = room
+            .join(
+                resuming(ConnId::random(), "other", &secret, None),
+                &[],
+                Timestamp::now(),
+            )
+            .unwrap();
+        assert_eq!(admission.welcome.you.id, id);
+        assert_eq!(admission.welcome.you.name.as_str(), "ann");
+        assert_eq!(admission.welcome.resume, &secret);
+        assert!(admission.joined.is_some(), "a return is announced");
+    }
+
+    #[test]
+    fn resuming_a_live_identity_takes_over_its_connection_silently() {
+        let mut room = room();
+        let (old, id, secret) = join(&mut room, "ann");
+        let new = ConnId::random();
+        let admission = room
+            .join(resuming(new, "ann", &secret, None), &[], Timestamp::now())
+            .unwrap();
+        assert_eq!(admission.welcome.you.id, id);
+        assert_eq!(admission.replaced, Some(old));
+        assert!(admission.joined.is_none());
+        assert_eq!(admission.welcome.members.len(), 1);
+        assert!(
+            room.depart(old, Timestamp::now()).is_none(),
+            "the old connection is no member"
+        );
+    }
+
+    #[test]
+    fn an_unknown_secret_joins_as_someone_new() {
+        let mut room = room();
+        let secret = ResumeSecret::parse("not-a-real-secret".into()).unwrap();
+        let admission = room
+            .join(
+                resuming(ConnId::random(), "ann", &secret, None),
+                &[],
+                Timestamp::now(),
+            )
+            .unwrap();
+        assert_ne!(admission.welcome.resume, &secret);
+        assert!(admission.joined.is_some());
+    }
+
+    #[test]
+    fn a_full_room_refuses_and_a_taken_name_refuses() {
+        let mut room = room_with(2, 100, 0);
+        join(&mut room, "ann");
+        assert_eq!(
+            room.join(arrival(ConnId::random(), "ANN"), &[], Timestamp::now())
+                .err(),
+            Some(Refusal::NameTaken(name("ANN")))
+        );
+        join(&mut room, "bob");
+        assert_eq!(
+            room.join(arrival(ConnId::random(), "cy"), &[], Timestamp::now())
+                .err(),
+            Some(Refusal::RoomFull(2))
+        );
+    }
+
+    /// Bug: the secret was spent before the checks, so the next try came back as a stranger.
+    #[test]
+    fn a_return_refused_because_the_room_is_full_leaves_the_identity_resumable() {
+        let mut room = room_with(2, 100, 0);
+        let (ann, id, secret) = join(&mut room, "ann");
+        room.depart(ann, Timestamp::now());
+        join(&mut room, "bob");
+        let (cy, _, _) = join(&mut room, "cy");
+        let refused = room.join(
+            resuming(ConnId::random(), "ann", &secret, None),
+            &[],
+            Timestamp::now(),
+        );
+        assert_eq!(refused.err(), Some(Refusal::RoomFull(2)));
+
+        room.depart(cy, Timestamp::now());
+        let back = room
+            .join(
+                resuming(ConnId::random(), "ann", &secret, None),
+                &[],
+                Timestamp::now(),
+            )
+            .unwrap();
+        assert_eq!(back.welcome.you.id, id);
+    }
+
+    #[test]
+    fn a_return_refused_because_the_name_is_taken_leaves_the_identity_resumable() {
+        let mut room = room();
+        let (ann, id, secret) = join(&mut room, "ann");
+        room.depart(ann, Timestamp::now());
+        let (impostor, _, _) = join(&mut room, "ANN");
+        let refused = room.join(
+            resuming(ConnId::random(), "x", &secret, None),
+            &[],
+            Timestamp::now(),
+        );
+        assert_eq!(refused.err(), Some(Refusal::NameTaken(name("ann"))));
+
+        room.depart(impostor, Timestamp::now());
+        let back = room
+            .join(
+                resuming(ConnId::random(), "x", &secret, None),
+                &[],
+                Timestamp::now(),
+            )
+            .unwrap();
+        assert_eq!(back.welcome.you.id, id);
+        assert_eq!(back.welcome.you.name.as_str(), "ann");
+    }
+
+    #[test]
+    fn replay_after_since_has_no_gap_when_memory_holds_it_all() {
+        let mut room = room();
+        let (ann, _, secret) = join(&mut room, "ann");
+        for text in ["one", "two", "three"] {
+            say(&mut room, ann, text);
+        }
+        room.depart(ann, Timestamp::now());
+        assert_eq!(room.replay_from_storage(Some(1)), None);
+        let admission = room
+            .join(
+                resuming(ConnId::random(), "ann", &secret, Some(1)),
+                &[],
+                Timestamp::now(),
+            )
+            .unwrap();
+        assert_eq!(seqs(&admission.welcome), [2, 3]);
+        assert!(!admission.welcome.truncated);
+    }
+
+    #[test]
+    fn replay_beyond_memory_asks_storage_and_says_truncated_when_it_has_nothing() {
+        // A room that storage says has 10 messages, none of them in memory.
+        let mut room = room_with(10, 100, 10);
+        assert_eq!(room.replay_from_storage(Some(4)), Some((4, 11)));
+        let admission = room
+            .join(
+                Arrival {
+                    since: Some(4),
+                    ..arrival(ConnId::random(), "ann")
+                },
+                &[],
+                Timestamp::now(),
+            )
+            .unwrap();
+        assert!(admission.welcome.truncated, "seqs 5 to 10 are missing");
+    }
+
+    #[test]
+    fn a_join_without_since_gets_the_latest_messages_only() {
+        let mut room = room();
+        let (ann, _, _) = join(&mut room, "ann");
+        for n in 0..60 {
+            say(&mut room, ann, &format!("m{n}"));
+        }
+        let admission = room
+            .join(arrival(ConnId::random(), "bob"), &[], Timestamp::now())
+            .unwrap();
+        assert_eq!(admission.welcome.history.len(), 50);
+        assert_eq!(admission.welcome.history.last().unwrap().seq, 60);
+    }
+
+    #[test]
+    fn posts_are_numbered_in_order_and_strangers_cannot_post() {
+        let mut room = room_with(10, 100, 41);
+        let (ann, _, _) = join(&mut room, "ann");
+        assert_eq!(say(&mut room, ann, "a"), 42);
+        assert_eq!(say(&mut room, ann, "b"), 43);
+        let stranger = room.post(
+            ConnId::random(),
+            MessageText::parse("x").unwrap(),
+            None,
+            Timestamp::now(),
+            0,
+        );
+        assert!(stranger.is_none());
+        assert_eq!(room.last_seq(), 43);
+    }
+
+    #[test]
+    fn an_api_poster_may_not_borrow_a_members_name_and_keeps_one_id() {
+        let mut room = room();
+        join(&mut room, "ann");
+        let text = || MessageText::parse("hi").unwrap();
+        assert!(room
+            .post_as(name("Ann"), text(), Timestamp::now(), 0)
+            .is_err());
+        let first = room
+            .post_as(name("bot"), text(), Timestamp::now(), 0)
+            .unwrap()
+            .from
+            .id;
+        let second = room
+            .post_as(name("BOT"), text(), Timestamp::now(), 0)
+            .unwrap()
+            .from
+            .id;
+        assert_eq!(first, second);
+    }
+
+    #[test]
+    fn a_rename_to_a_taken_name_is_refused_and_changes_nothing() {
+        let mut room = room();
+        let (ann, _, _) = join(&mut room, "ann");
+        join(&mut room, "bob");
+        assert_eq!(
+            room.rename(ann, name("Bob"), Timestamp::now()),
+            Err(Refusal::NameTaken(name("Bob")))
+        );
+        assert_eq!(room.describe().members[0].name.as_str(), "ann");
+        assert_eq!(room.rename(ann, name("ann"), Timestamp::now()), Ok(None));
+        assert!(matches!(
+            room.rename(ann, name("ANN"), Timestamp::now()),
+            Ok(Some(RoomEvent::Renamed { old_name, .. })) if old_name.as_str() == "ann"
+        ));
+    }
+
+    #[test]
+    fn leaving_frees_the_name_and_is_announced_once() {
+        let mut room = room();
+        let (ann, _, _) = join(&mut room, "ann");
+        assert!(room.depart(ann, Timestamp::now()).is_some());
+        assert!(room.depart(ann, Timestamp::now()).is_none());
+        assert!(room.is_empty());
+        join(&mut room, "ann");
+    }
+
+    #[test]
+    fn closing_empties_the_room_without_announcing_anyone() {
+        let mut room = room();
+        let (ann, _, _) = join(&mut room, "ann");
+        let (bob, _, _) = join(&mut room, "bob");
+        assert_eq!(room.close(), [ann, bob]);
+        assert!(room.is_empty());
+    }
+
+    #[test]
+    fn typing_is_told_only_for_members() {
+        let mut room = room();
+        let (ann, _, _) = join(&mut room, "ann");
+        assert!(room.typing(ann).is_some());
+        assert!(room.typing(ConnId::random()).is_none());
+    }
+
+    #[test]
+    fn expired_messages_leave_memory_and_are_announced_once() {
+        let state = RoomState {
+            created_at: Timestamp::now(),
+            recent: Vec::new(),
+            last_seq: 0,
+            lifetime: Some(MessageLifetime::from_seconds(60).unwrap()),
+        };
+        let mut room = Room::new(RoomCode::parse("ROOM").unwrap(), state, &settings(10, 100));
+        let (ann, _, _) = join(&mut room, "ann");
+        say(&mut room, ann, "old");
+        say(&mut room, ann, "older");
+        let later = seconds_from_now(61);
+        assert_eq!(
+            room.expire(later),
+            Some(RoomEvent::Expired { through_seq: 2 })
+        );
+        assert!(room.in_memory(0, u64::MAX, later).is_empty());
+        assert_eq!(
+            room.expired(2),
+            None,
+            "storage's report of the same is not news"
+        );
+        assert_eq!(room.expired(3), Some(RoomEvent::Expired { through_seq: 3 }));
+    }
+
+    #[test]
+    fn a_room_without_a_lifetime_expires_nothing() {
+        let mut room = room();
+        let (ann, _, _) = join(&mut room, "ann");
+        say(&mut room, ann, "kept");
+        let much_later = seconds_from_now(86_400 * 365);
+        assert_eq!(room.expire(much_later), None);
+        assert_eq!(room.in_memory(0, u64::MAX, much_later).len(), 1);
+    }
+}

@@ -1,0 +1,31 @@
+//! What happens in a room, as typed values: what the room reports, the broker carries and fan-out encodes.
+
+use super::{ChatMessage, DisplayName, Timestamp, User};
+
+/// One thing that happened in a room that its members hear about. Encoded for the wire only at the
+/// edge that writes to sockets, so another consumer (a broker, a test, a moderation rule) reads it typed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RoomEvent {
+    Joined {
+        user: User,
+        ts: Timestamp,
+    },
+    Left {
+        user: User,
+        ts: Timestamp,
+    },
+    Renamed {
+        user: User,
+        old_name: DisplayName,
+        ts: Timestamp,
+    },
+    Message(ChatMessage),
+    /// Heard by everyone but the typer.
+    Typing {
+        user: User,
+    },
+    /// Messages up to this seq have disappeared, in a room whose messages expire.
+    Expired {
+        through_seq: u64,
+    },
+}
