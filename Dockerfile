@@ -24,6 +24,8 @@ FROM chef AS builder
 COPY --from=planner /build/recipe.json recipe.json
 RUN cargo chef cook --release --locked --recipe-path recipe.json --bin hubbub
 COPY Cargo.toml Cargo.lock ./
+# The workspace's other member: cargo reads its manifest to resolve the workspace, builds none of it.
+COPY bench bench
 COPY src src
 COPY templates templates
 COPY static static

@@ -1,7 +1,5 @@
 //! Chatting: messages, joins, leaves, renames and typing reach the right people in order.
 
-use std::time::Duration;
-
 use serde_json::json;
 
 use crate::helpers::spawn_app;
@@ -66,7 +64,7 @@ async fn joining_welcomes_the_newcomer_and_tells_the_others() {
     let joined = ann.expect("joined").await;
     assert_eq!(joined["user"], welcome["you"]);
     assert!(joined["ts"].is_string());
-    bob.expect_nothing_for(Duration::from_millis(200)).await;
+    bob.expect_nothing_before(&mut ann).await;
 }
 
 /// A closed connection is announced as `left` to those who remain.
@@ -133,7 +131,7 @@ async fn renaming_to_a_taken_name_is_refused() {
 
     assert_eq!(error["code"], "name_taken");
     assert_eq!(invalid["code"], "invalid_name");
-    ann.expect_nothing_for(Duration::from_millis(200)).await;
+    ann.expect_nothing_before(&mut bob).await;
 }
 
 /// Typing reaches the others but not the typist, and repeats within two seconds are dropped.

@@ -17,6 +17,25 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 /// How long a test waits for a frame it expects; a guard against hanging, not a performance bound.
 pub const PATIENCE: Duration = Duration::from_secs(10);
 
+/// How often `eventually` looks again.
+const POLL: Duration = Duration::from_millis(50);
+
+/// Polls `probe` until it answers `Some`, and returns that; fails the test, naming `what`, if that
+/// takes longer than twice `PATIENCE`.
+pub async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
+    what: &str,
+    mut probe: impl FnMut() -> F,
+) -> T {
+    let deadline = tokio::time::Instant::now() + PATIENCE * 2;
+    loop {
+        if let Some(found) = probe().await {
+            return found;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(POLL).await;
+    }
+}
+
 static TRACING: LazyLock<()> = LazyLock::new(|| {
     if std::env::var_os("TEST_LOG").is_some() {
         hubbub::telemetry::init("debug", hubbub::telemetry::LogFormat::Text)
@@ -177,6 +196,20 @@ impl TestDatabase {
     }
 }
 
+impl TestDatabase {
+    /// Breaks every read of rooms: their table is gone, as if the schema were damaged.
+    pub async fn drop_rooms_table(&self) {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let mut connection = sqlx::AnyConnection::connect(&self.url)
+            .await
+            .expect("the test database opens");
+        sqlx::Executor::execute(&mut connection, "DROP TABLE rooms")
+            .await
+            .expect("the rooms table is dropped");
+    }
+}
+
 impl Outage {
     pub async fn end(self) {
         match self {
@@ -246,6 +279,20 @@ impl TestApp {
             .expect("the server answers")
     }
 
+    /// Waits until `GET /api/rooms/{code}` lists `count` members: the room has seen the others go.
+    pub async fn wait_for_members(&self, code: &str, count: usize) {
+        let path = format!("/api/rooms/{code}");
+        eventually(&format!("{code} has {count} members"), || async {
+            let room: Value = self.get(&path).await.json().await.ok()?;
+            (room["members"].as_array()?.len() == count).then_some(())
+        })
+        .await;
+    }
+
+    pub async fn wait_until_empty(&self, code: &str) {
+        self.wait_for_members(code, 0).await;
+    }
+
     /// Creates a room with a generated code and returns the code.
     pub async fn create_room(&self) -> String {
         let response = self.post_json("/api/rooms", &json!({})).await;
@@ -270,14 +317,34 @@ impl TestApp {
 
     /// Joins with a raw query string (`name=…&resume=…&since=…`) and reads the welcome.
     pub async fn join_with(&self, code: &str, query: &str) -> Client {
-        let mut client = Client {
-            socket: self.open(&format!("/ws/{code}?{query}")).await,
-            welcome: Value::Null,
-        };
-        let welcome = client.next().await;
-        assert_eq!(welcome["type"], "welcome", "first frame: {welcome}");
-        client.welcome = welcome;
-        client
+        match self.try_join(code, query).await {
+            Ok(client) => client,
+            Err((code, reason)) => panic!("the join was refused with {code}: {reason}"),
+        }
+    }
+
+    /// Joins, or returns the close code and reason the server refused the join with.
+    pub async fn try_join(&self, code: &str, query: &str) -> Result<Client, (u16, String)> {
+        let mut socket = self.open(&format!("/ws/{code}?{query}")).await;
+        loop {
+            let frame = tokio::time::timeout(PATIENCE, socket.next())
+                .await
+                .expect("a frame arrives in time")
+                .expect("the connection is open")
+                .expect("the frame is well-formed");
+            match frame {
+                Message::Text(text) => {
+                    let welcome: Value = serde_json::from_str(&text).expect("frames are JSON");
+                    assert_eq!(welcome["type"], "welcome", "first frame: {welcome}");
+                    return Ok(Client { socket, welcome });
+                }
+                Message::Close(Some(close)) => {
+                    return Err((u16::from(close.code), close.reason.to_string()))
+                }
+                Message::Ping(_) | Message::Pong(_) => continue,
+                other => panic!("expected a welcome or a close, got {other:?}"),
+            }
+        }
     }
 }
 
@@ -326,11 +393,15 @@ impl Client {
         frame
     }
 
-    /// Asserts that no frame arrives within `quiet`.
-    pub async fn expect_nothing_for(&mut self, quiet: Duration) {
-        if let Ok(frame) = tokio::time::timeout(quiet, self.next()).await {
-            panic!("expected silence, got {frame}");
-        }
+    /// Asserts that nothing reached this client before a sentinel that `sentinel` sends now: frames
+    /// from one room arrive in order, so whatever was on its way comes first.
+    pub async fn expect_nothing_before(&mut self, sentinel: &mut Client) {
+        sentinel.say("sentinel").await;
+        let frame = self.next().await;
+        assert!(
+            frame["type"] == "message" && frame["text"] == "sentinel",
+            "expected nothing before the sentinel, got {frame}"
+        );
     }
 
     pub async fn expect_close(&mut self) -> (u16, String) {

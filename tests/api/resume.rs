@@ -1,10 +1,8 @@
 //! Reconnecting with `resume` and `since`: the same identity, every missed message once.
 
-use std::time::Duration;
-
 use serde_json::json;
 
-use crate::helpers::{spawn_app, urlencode};
+use crate::helpers::{expect_close, spawn_app, spawn_app_with, urlencode};
 
 fn seqs(frame: &serde_json::Value) -> Vec<u64> {
     frame["history"]
@@ -105,7 +103,7 @@ async fn resume_keeps_the_identitys_name() {
     ann.expect("renamed").await;
     let secret = ann.resume_secret().to_owned();
     ann.socket.close(None).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    app.wait_until_empty(&code).await;
 
     let back = app
         .join_with(&code, &format!("name={}&resume={secret}", urlencode("ann")))
@@ -153,4 +151,57 @@ async fn resume_past_the_replay_bound_says_truncated() {
     assert_eq!(replayed.len(), 1_000);
     assert_eq!((replayed[0], replayed[999]), (6, 1_005));
     assert_eq!(bob.welcome["truncated"], true);
+}
+
+/// A return refused because the room is full does not spend the identity: once there is room, the
+/// same secret brings back the same person.
+#[actix_web::test]
+async fn a_return_refused_by_a_full_room_can_resume_later() {
+    let app = spawn_app_with(&["--max-members-per-room", "2"]).await;
+    let code = app.create_room().await;
+    let mut ann = app.join(&code, "ann").await;
+    let (id, secret) = (ann.id().to_owned(), ann.resume_secret().to_owned());
+    ann.socket.close(None).await.unwrap();
+    app.wait_until_empty(&code).await;
+    let _bob = app.join(&code, "bob").await;
+    let carol = app.join(&code, "carol").await;
+
+    let mut refused = app
+        .open(&format!("/ws/{code}?name=ann&resume={secret}"))
+        .await;
+    let (close, _) = expect_close(&mut refused).await;
+    drop(carol);
+    app.wait_for_members(&code, 1).await;
+    let back = app
+        .join_with(&code, &format!("name=ann&resume={secret}"))
+        .await;
+
+    assert_eq!(close, 4413);
+    assert_eq!(back.welcome["you"]["id"], id.as_str(), "the same person");
+}
+
+/// Likewise a return refused because someone else took the name meanwhile.
+#[actix_web::test]
+async fn a_return_refused_for_a_taken_name_can_resume_later() {
+    let app = spawn_app().await;
+    let code = app.create_room().await;
+    let mut ann = app.join(&code, "ann").await;
+    let (id, secret) = (ann.id().to_owned(), ann.resume_secret().to_owned());
+    ann.socket.close(None).await.unwrap();
+    app.wait_until_empty(&code).await;
+    let impostor = app.join(&code, "ANN").await;
+
+    let mut refused = app
+        .open(&format!("/ws/{code}?name=ann&resume={secret}"))
+        .await;
+    let (close, _) = expect_close(&mut refused).await;
+    drop(impostor);
+    app.wait_until_empty(&code).await;
+    let back = app
+        .join_with(&code, &format!("name=ann&resume={secret}"))
+        .await;
+
+    assert_eq!(close, 4409);
+    assert_eq!(back.welcome["you"]["id"], id.as_str());
+    assert_eq!(back.welcome["you"]["name"], "ann");
 }

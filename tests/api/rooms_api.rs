@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, spawn_app_with, TestApp};
+use crate::helpers::{spawn_app, spawn_app_on, spawn_app_with, TestApp};
 
 async fn body(response: reqwest::Response) -> Value {
     response.json().await.expect("a JSON body")
@@ -73,6 +73,43 @@ async fn a_custom_code_is_case_insensitive_and_taken_once() {
     assert_eq!(body(first).await["code"], "TEAM-STANDUP");
     assert_eq!(error_code(again, 409).await, "room_taken");
     assert_eq!(app.get("/api/rooms/team-standup").await.status(), 200);
+}
+
+/// Two servers on one database, asked for the same code at the same moment: the database decides,
+/// and exactly one answers 201. (Creation used to be fire-and-forget, and both said yes.)
+#[actix_web::test]
+async fn a_chosen_code_is_taken_once_across_servers_sharing_a_database() {
+    let first = spawn_app().await;
+    let second = spawn_app_on(first.database.clone(), &[]).await;
+
+    for round in 0..5 {
+        let code = json!({ "code": format!("race-{round}") });
+        let (a, b) = tokio::join!(
+            first.post_json("/api/rooms", &code),
+            second.post_json("/api/rooms", &code)
+        );
+        let mut statuses = [a.status().as_u16(), b.status().as_u16()];
+        statuses.sort_unstable();
+        assert_eq!(statuses, [201, 409], "round {round}");
+    }
+}
+
+/// A storage failure answers a fixed text with a stable code; the database's own words go to the
+/// log only (they used to be the JSON `message`).
+#[actix_web::test]
+async fn a_storage_failure_tells_the_client_no_internals() {
+    let app = spawn_app_with(&["--room-idle-timeout", "1s"]).await;
+    app.database.drop_rooms_table().await;
+
+    let response = app.get("/api/rooms/STORED").await;
+
+    assert_eq!(response.status(), 503);
+    let body = body(response).await;
+    assert_eq!(body["error"]["code"], "storage_unavailable");
+    assert_eq!(
+        body["error"]["message"],
+        "rooms cannot be reached right now; try again shortly"
+    );
 }
 
 #[actix_web::test]

@@ -1,7 +1,7 @@
 //! The servers a scenario measures, each started fresh for a run and pinned to its own CPU.
 
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -37,6 +37,9 @@ pub enum Target {
     Hubbub,
     /// Hubbub with `sqlite::memory:`, to show what writing to disk costs.
     HubbubMemory,
+    /// Another build of Hubbub (`--reference-binary`), storage in a SQLite file: the same sitting's
+    /// figures before and after a change.
+    Reference,
 }
 
 impl Target {
@@ -45,6 +48,7 @@ impl Target {
             Target::Baseline => "baseline",
             Target::Hubbub => "hubbub",
             Target::HubbubMemory => "hubbub-memory",
+            Target::Reference => "reference",
         }
     }
 
@@ -62,8 +66,9 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts `target` on a free port under `taskset -c cpu` and waits until it accepts connections.
-    pub fn start(target: Target, cpu: &str) -> anyhow::Result<Self> {
+    /// Starts `target` on a free port under `taskset -c cpu` and waits until it accepts connections;
+    /// `reference` is the binary the `reference` target runs.
+    pub fn start(target: Target, cpu: &str, reference: Option<&Path>) -> anyhow::Result<Self> {
         let port = free_port()?;
         let bench = std::env::current_exe().context("cannot find the bench's own executable")?;
         let mut command = Command::new("taskset");
@@ -75,15 +80,21 @@ impl Server {
                     .arg(&bench)
                     .args(["baseline", "--port", &port.to_string()]);
             }
-            Target::Hubbub | Target::HubbubMemory => {
-                let hubbub = bench.with_file_name("hubbub");
+            Target::Hubbub | Target::HubbubMemory | Target::Reference => {
+                let hubbub = match (target, reference) {
+                    (Target::Reference, Some(reference)) => reference.to_owned(),
+                    (Target::Reference, None) => {
+                        bail!("the reference target needs --reference-binary")
+                    }
+                    _ => bench.with_file_name("hubbub"),
+                };
                 if !hubbub.exists() {
                     bail!(
                         "{} is missing: build it with `cargo build --release`",
                         hubbub.display()
                     );
                 }
-                let database = if target == Target::Hubbub {
+                let database = if target != Target::HubbubMemory {
                     let dir = std::env::temp_dir()
                         .join(format!("hubbub-bench-{}-{port}", std::process::id()));
                     std::fs::create_dir_all(&dir)

@@ -44,6 +44,9 @@ pub struct RunArgs {
     /// Every run is appended here as one JSON object per line.
     #[arg(long, default_value = "target/bench/runs.jsonl")]
     record: PathBuf,
+    /// The Hubbub binary the `reference` target runs, such as a build of the previous commit.
+    #[arg(long)]
+    reference_binary: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
@@ -64,6 +67,8 @@ enum Scenario {
     ConnectStorm,
     /// Every scenario above, in order.
     All,
+    /// 40 clients in 4 rooms of 10 at 100 sends/s for 2 s: proof that the bench works, not a measurement.
+    Smoke,
 }
 
 const EVERY_SCENARIO: [Scenario; 6] = [
@@ -104,6 +109,7 @@ impl Scenario {
             Scenario::Idle => (10_000, 1_000, 0, 30.0, 16),
             Scenario::IdleMax => (19_000, 1_900, 0, 60.0, 16),
             Scenario::ConnectStorm => (10_000, 1_000, 0, 1.0, 16),
+            Scenario::Smoke => (40, 4, 100, 2.0, 1),
             Scenario::All => unreachable!("expanded before running"),
         };
         Load {
@@ -124,13 +130,14 @@ impl Scenario {
             Scenario::IdleMax => "idle-max",
             Scenario::ConnectStorm => "connect-storm",
             Scenario::All => "all",
+            Scenario::Smoke => "smoke",
         }
     }
 
     /// The figures the summary table shows for this scenario.
     fn figures(self) -> &'static [Figure] {
         match self {
-            Scenario::Moderate | Scenario::BigRoom => &[
+            Scenario::Moderate | Scenario::BigRoom | Scenario::Smoke => &[
                 CPU_PER_MILLION,
                 P50,
                 P99,
@@ -304,7 +311,11 @@ impl Bench<'_> {
         load: &Load,
         repetition: usize,
     ) -> anyhow::Result<(Report, bool)> {
-        let server = Server::start(target, &self.args.server_cpu)?;
+        let server = Server::start(
+            target,
+            &self.args.server_cpu,
+            self.args.reference_binary.as_deref(),
+        )?;
         let report = self.load(&server, target, load)?;
         drop(server);
         let sustained = report.delivered_percent >= MIN_DELIVERED_PERCENT
