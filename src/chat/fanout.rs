@@ -87,3 +87,97 @@ impl Fanout {
         delivered
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use actix::dev::channel;
+    use actix::{Actor, Addr, Context, Handler};
+
+    use super::*;
+    use crate::domain::{DisplayName, User};
+
+    /// A session stand-in; the tests read nothing from it, they only fill its mailbox.
+    struct Session;
+
+    impl Actor for Session {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<ToSession> for Session {
+        type Result = ();
+        fn handle(&mut self, _: ToSession, _: &mut Context<Self>) {}
+    }
+
+    /// A session whose mailbox holds `capacity` frames and is never read, and its user. The mailbox
+    /// stays open while the returned receiver lives.
+    fn session(
+        capacity: usize,
+    ) -> (
+        Recipient<ToSession>,
+        User,
+        channel::AddressReceiver<Session>,
+    ) {
+        let (sender, mailbox) = channel::channel::<Session>(capacity);
+        let user = User {
+            id: UserId::random(),
+            name: DisplayName::parse("someone").unwrap(),
+        };
+        (Addr::new(sender).recipient(), user, mailbox)
+    }
+
+    fn expired(through_seq: u64) -> RoomEvent {
+        RoomEvent::Expired { through_seq }
+    }
+
+    #[test]
+    fn a_member_whose_mailbox_is_full_is_reported_while_the_others_still_hear() {
+        let mut fanout = Fanout::default();
+        let (slow, slow_user, _slow_mailbox) = session(2);
+        let (fast, fast_user, _fast_mailbox) = session(100);
+        let (slow_conn, fast_conn) = (ConnId::random(), ConnId::random());
+        fanout.add(slow_conn, slow, slow_user.id, 0);
+        fanout.add(fast_conn, fast, fast_user.id, 0);
+
+        let first = fanout.deliver(1, &expired(1));
+        let second = fanout.deliver(2, &expired(2));
+        let third = fanout.deliver(3, &expired(3));
+
+        assert_eq!((first.count, second.count), (2, 2));
+        assert!(first.too_slow.is_empty() && second.too_slow.is_empty());
+        assert_eq!(third.count, 1, "the fast member still hears it");
+        assert_eq!(third.too_slow, [slow_conn]);
+    }
+
+    #[test]
+    fn events_a_welcome_covered_are_not_sent_again() {
+        let mut fanout = Fanout::default();
+        let (late, user, _mailbox) = session(10);
+        fanout.add(ConnId::random(), late, user.id, 5);
+
+        assert_eq!(fanout.deliver(5, &expired(1)).count, 0);
+        assert_eq!(fanout.deliver(6, &expired(2)).count, 1);
+    }
+
+    #[test]
+    fn typing_is_heard_by_everyone_but_the_typer() {
+        let mut fanout = Fanout::default();
+        let (typer, typer_user, _typer_mailbox) = session(10);
+        let (other, other_user, _other_mailbox) = session(10);
+        fanout.add(ConnId::random(), typer, typer_user.id, 0);
+        fanout.add(ConnId::random(), other, other_user.id, 0);
+
+        let typing = RoomEvent::Typing { user: typer_user };
+        assert_eq!(fanout.deliver(1, &typing).count, 1);
+    }
+
+    #[test]
+    fn a_removed_member_hears_nothing_more() {
+        let mut fanout = Fanout::default();
+        let (gone, user, _mailbox) = session(10);
+        let conn = ConnId::random();
+        fanout.add(conn, gone, user.id, 0);
+        assert!(fanout.remove(conn).is_some());
+        assert_eq!(fanout.deliver(1, &expired(1)).count, 0);
+        assert!(fanout.remove(conn).is_none());
+    }
+}

@@ -326,24 +326,14 @@ impl TestApp {
     /// Joins, or returns the close code and reason the server refused the join with.
     pub async fn try_join(&self, code: &str, query: &str) -> Result<Client, (u16, String)> {
         let mut socket = self.open(&format!("/ws/{code}?{query}")).await;
-        loop {
-            let frame = tokio::time::timeout(PATIENCE, socket.next())
-                .await
-                .expect("a frame arrives in time")
-                .expect("the connection is open")
-                .expect("the frame is well-formed");
-            match frame {
-                Message::Text(text) => {
-                    let welcome: Value = serde_json::from_str(&text).expect("frames are JSON");
-                    assert_eq!(welcome["type"], "welcome", "first frame: {welcome}");
-                    return Ok(Client { socket, welcome });
-                }
-                Message::Close(Some(close)) => {
-                    return Err((u16::from(close.code), close.reason.to_string()))
-                }
-                Message::Ping(_) | Message::Pong(_) => continue,
-                other => panic!("expected a welcome or a close, got {other:?}"),
+        match next_frame(&mut socket).await {
+            Message::Text(text) => {
+                let welcome: Value = serde_json::from_str(&text).expect("frames are JSON");
+                assert_eq!(welcome["type"], "welcome", "first frame: {welcome}");
+                Ok(Client { socket, welcome })
             }
+            Message::Close(Some(close)) => Err((u16::from(close.code), close.reason.to_string())),
+            other => panic!("expected a welcome or a close, got {other:?}"),
         }
     }
 }
@@ -410,16 +400,22 @@ impl Client {
 }
 
 pub async fn next_json(socket: &mut Socket) -> Value {
+    match next_frame(socket).await {
+        Message::Text(text) => serde_json::from_str(&text).expect("frames are JSON"),
+        other => panic!("expected a text frame, got {other:?}"),
+    }
+}
+
+/// The next frame other than a ping or pong; fails the test on an error or a wait past `PATIENCE`.
+async fn next_frame(socket: &mut Socket) -> Message {
     loop {
         let frame = tokio::time::timeout(PATIENCE, socket.next())
             .await
             .expect("a frame arrives in time")
             .expect("the connection is open")
             .expect("the frame is well-formed");
-        match frame {
-            Message::Text(text) => return serde_json::from_str(&text).expect("frames are JSON"),
-            Message::Ping(_) | Message::Pong(_) => continue,
-            other => panic!("expected a text frame, got {other:?}"),
+        if !matches!(frame, Message::Ping(_) | Message::Pong(_)) {
+            return frame;
         }
     }
 }
@@ -451,9 +447,11 @@ pub async fn upgrade_status(request: tungstenite::handshake::client::Request) ->
     }
 }
 
-/// The `hubbub` binary itself, running as a separate process on its own port.
+/// The `hubbub` binary itself, running as a separate process on its own port; killed if the test
+/// ends (or fails) without terminating it, so no server outlives its test.
 pub struct Binary {
-    process: std::process::Child,
+    /// Taken by `terminate`.
+    process: Option<std::process::Child>,
     pub url: String,
     http: reqwest::Client,
 }
@@ -484,16 +482,12 @@ impl Binary {
             .spawn()
             .expect("the hubbub binary starts");
         let url = format!("http://127.0.0.1:{port}");
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        while reqwest::get(format!("{url}/healthz")).await.is_err() {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the binary never answered"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        eventually("the binary answers /healthz", || async {
+            reqwest::get(format!("{url}/healthz")).await.ok().map(drop)
+        })
+        .await;
         Self {
-            process,
+            process: Some(process),
             url,
             http: reqwest::Client::new(),
         }
@@ -515,13 +509,23 @@ impl Binary {
     }
 
     /// Sends SIGTERM, as a container runtime does, and waits for the exit and any captured output.
-    pub fn terminate(self) -> std::process::Output {
-        let pid = self.process.id().to_string();
+    pub fn terminate(mut self) -> std::process::Output {
+        let process = self.process.take().expect("the binary is running");
+        let pid = process.id().to_string();
         assert!(std::process::Command::new("kill")
             .args(["-TERM", &pid])
             .status()
             .unwrap()
             .success());
-        self.process.wait_with_output().expect("the binary exits")
+        process.wait_with_output().expect("the binary exits")
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            let _ = process.kill();
+            let _ = process.wait();
+        }
     }
 }
