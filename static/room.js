@@ -19,6 +19,8 @@ const OLDER_PAGE = 50;
 /** Reconnect backoff: doubling from the base up to the cap, each delay jittered by ±50%. */
 const RETRY_BASE_MS = 500;
 const RETRY_MAX_MS = 15000;
+/** A full room or an address at its connection limit does not clear in a moment: try this seldom. */
+const RETRY_REFUSED_MS = 30000;
 const JOIN_KEY = `hubbub.join.${CODE}`;
 const RESUME_KEY = `hubbub.resume.${CODE}`;
 
@@ -55,6 +57,8 @@ const typers = new Map(); // user id → { name, timer }
 const baseTitle = document.title;
 let unread = 0;
 let refCounter = 0;
+/** The newest confirmed message's item: the one a new message may group under. */
+let lastShown = null;
 let lastTypingSent = 0;
 
 // ---- Connection ----
@@ -95,9 +99,22 @@ function closed(event) {
     case 4000:
       showBanner("This room is open in another tab or window.", { action: ["Use it here", reconnectNow] });
       return;
+    case 4413:
+    case 4429:
+      // The room is full, or this address holds too many connections: say so, and try again seldom.
+      waitToRetry(event.reason || "The server turned the connection away.");
+      return;
     default:
       scheduleReconnect();
   }
+}
+
+function waitToRetry(reason) {
+  const timer = setTimeout(connect, RETRY_REFUSED_MS);
+  const sentence = reason.charAt(0).toUpperCase() + reason.slice(1);
+  showBanner(`${sentence}. Trying again in ${RETRY_REFUSED_MS / 1000} seconds.`, {
+    action: ["Try now", () => { clearTimeout(timer); reconnectNow(); }],
+  });
 }
 
 function scheduleReconnect() {
@@ -179,7 +196,9 @@ function onMessage(message) {
     pending.delete(message.ref);
     waiting.element.remove();
   }
-  append(messageElement(message, mine), mine);
+  // An item removed since (expired) groups nothing: the messages after it went with it.
+  lastShown = messageElement(message, mine, lastShown?.isConnected ? lastShown : null);
+  append(lastShown, mine);
   if (!mine && document.hidden) {
     unread += 1;
     document.title = `(${unread}) ${baseTitle}`;
@@ -254,7 +273,7 @@ function append(element, alwaysScroll = false) {
 }
 
 /** A message's list item; `previous` is the message item it follows, for grouping. */
-function messageElement(message, mine, previous = [...el.log.querySelectorAll(".msg:not(.pending)")].at(-1)) {
+function messageElement(message, mine, previous) {
   const item = document.createElement("li");
   item.className = mine ? "msg mine" : "msg";
   item.dataset.from = message.from.id;

@@ -53,8 +53,13 @@ impl Subscription {
     /// Hands the delivery to every subscribed lobby's mailbox. Lobby mailboxes are unbounded, as
     /// they are for the sessions' own messages: a lobby is never too slow to be told about its room.
     pub fn publish(&self, delivery: Delivery) {
-        for (_, lobby) in lock(&self.topic.subscribers).iter() {
-            lobby.do_send(delivery.clone());
+        let subscribers = lock(&self.topic.subscribers);
+        // The last one takes the delivery itself: a room here has one lobby, so nothing is copied.
+        if let Some(((_, last), others)) = subscribers.split_last() {
+            for (_, lobby) in others {
+                lobby.do_send(delivery.clone());
+            }
+            last.do_send(delivery);
         }
     }
 }
