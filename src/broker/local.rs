@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use actix::Recipient;
 
 use super::Delivery;
-use crate::domain::RoomCode;
+use crate::domain::{RoomCode, RoomEvent};
 
 /// Rooms' topics, shared by every worker. Touched when a lobby starts or stops, never per event.
 #[derive(Clone, Default)]
@@ -50,17 +50,16 @@ impl LocalBroker {
 }
 
 impl Subscription {
-    /// Hands the delivery to every subscribed lobby's mailbox. Lobby mailboxes are unbounded, as
-    /// they are for the sessions' own messages: a lobby is never too slow to be told about its room.
-    pub fn publish(&self, delivery: Delivery) {
-        let subscribers = lock(&self.topic.subscribers);
-        // The last one takes the delivery itself: a room here has one lobby, so nothing is copied.
-        if let Some(((_, last), others)) = subscribers.split_last() {
-            for (_, lobby) in others {
-                lobby.do_send(delivery.clone());
+    /// Hands `event` to every other subscribed lobby's mailbox and returns it for the publisher.
+    /// Lobby mailboxes are unbounded, as they are for the sessions' own messages: a lobby is never
+    /// too slow to be told about its room. A room here has one lobby, so usually nothing is copied.
+    pub fn publish(&self, event: RoomEvent) -> RoomEvent {
+        for (id, lobby) in lock(&self.topic.subscribers).iter() {
+            if *id != self.id {
+                lobby.do_send(Delivery(event.clone()));
             }
-            last.do_send(delivery);
         }
+        event
     }
 }
 
@@ -85,7 +84,6 @@ mod tests {
     use actix::{Actor, Context, Handler};
 
     use super::*;
-    use crate::domain::RoomEvent;
 
     /// Counts what it is told, and answers how many on request.
     struct Counter(usize);
@@ -112,15 +110,12 @@ mod tests {
         }
     }
 
-    fn expired(through_seq: u64) -> Delivery {
-        Delivery {
-            stamp: through_seq,
-            event: RoomEvent::Expired { through_seq },
-        }
+    fn expired(through_seq: u64) -> RoomEvent {
+        RoomEvent::Expired { through_seq }
     }
 
     #[actix::test]
-    async fn a_publish_reaches_every_subscriber_of_its_room_and_no_other() {
+    async fn a_publish_reaches_every_other_subscriber_of_its_room_and_returns_to_the_publisher() {
         let broker = LocalBroker::default();
         let (a, b, other) = (Counter(0).start(), Counter(0).start(), Counter(0).start());
         let room = RoomCode::parse("ROOM").unwrap();
@@ -129,11 +124,15 @@ mod tests {
         let _elsewhere =
             broker.subscribe(&RoomCode::parse("ELSE").unwrap(), other.clone().recipient());
 
-        first.publish(expired(1));
-        first.publish(expired(2));
+        assert_eq!(first.publish(expired(1)), expired(1));
+        assert_eq!(first.publish(expired(2)), expired(2));
 
         // Each mailbox is FIFO: the count is asked after both deliveries are queued.
-        assert_eq!(a.send(Count).await.unwrap(), 2);
+        assert_eq!(
+            a.send(Count).await.unwrap(),
+            0,
+            "the publisher's copies came back"
+        );
         assert_eq!(b.send(Count).await.unwrap(), 2);
         assert_eq!(other.send(Count).await.unwrap(), 0);
     }
@@ -145,11 +144,13 @@ mod tests {
         let room = RoomCode::parse("ROOM").unwrap();
         let first = broker.subscribe(&room, a.clone().recipient());
         let second = broker.subscribe(&room, b.clone().recipient());
+        let third = broker.subscribe(&room, Counter(0).start().recipient());
         drop(second);
-        first.publish(expired(1));
+        let _ = third.publish(expired(1));
         assert_eq!(b.send(Count).await.unwrap(), 0);
         assert_eq!(a.send(Count).await.unwrap(), 1);
         drop(first);
+        drop(third);
         assert!(broker.lock().is_empty());
     }
 }

@@ -20,8 +20,6 @@ struct Listener {
     session: Recipient<ToSession>,
     /// Typing is told to everyone but the typer.
     user: UserId,
-    /// This room's own events up to this stamp were in the member's welcome: they are not sent again.
-    after: u64,
 }
 
 /// What one delivery did.
@@ -33,16 +31,9 @@ pub struct Delivered {
 }
 
 impl Fanout {
-    /// Adds a session that has had its welcome, which covered this room's events up to `after`.
-    pub fn add(&mut self, conn: ConnId, session: Recipient<ToSession>, user: UserId, after: u64) {
-        self.listeners.insert(
-            conn,
-            Listener {
-                session,
-                user,
-                after,
-            },
-        );
+    /// Adds a session that has had its welcome: it hears every event from now on.
+    pub fn add(&mut self, conn: ConnId, session: Recipient<ToSession>, user: UserId) {
+        self.listeners.insert(conn, Listener { session, user });
     }
 
     pub fn remove(&mut self, conn: ConnId) -> Option<Recipient<ToSession>> {
@@ -61,8 +52,8 @@ impl Fanout {
         self.listeners.drain(..).map(|(_, l)| l.session)
     }
 
-    /// Tells every member about `event`, the room's event number `stamp`, encoding it once.
-    pub fn deliver(&self, stamp: u64, event: &RoomEvent) -> Delivered {
+    /// Tells every member about `event`, encoding it once.
+    pub fn deliver(&self, event: &RoomEvent) -> Delivered {
         let typer = match event {
             RoomEvent::Typing { user } => Some(user.id),
             _ => None,
@@ -73,7 +64,7 @@ impl Fanout {
             too_slow: Vec::new(),
         };
         for (conn, listener) in &self.listeners {
-            if listener.after >= stamp || typer == Some(listener.user) {
+            if typer == Some(listener.user) {
                 continue;
             }
             // `try_send` respects the session's mailbox capacity, the per-connection backlog bound.
@@ -135,12 +126,12 @@ mod tests {
         let (slow, slow_user, _slow_mailbox) = session(2);
         let (fast, fast_user, _fast_mailbox) = session(100);
         let (slow_conn, fast_conn) = (ConnId::random(), ConnId::random());
-        fanout.add(slow_conn, slow, slow_user.id, 0);
-        fanout.add(fast_conn, fast, fast_user.id, 0);
+        fanout.add(slow_conn, slow, slow_user.id);
+        fanout.add(fast_conn, fast, fast_user.id);
 
-        let first = fanout.deliver(1, &expired(1));
-        let second = fanout.deliver(2, &expired(2));
-        let third = fanout.deliver(3, &expired(3));
+        let first = fanout.deliver(&expired(1));
+        let second = fanout.deliver(&expired(2));
+        let third = fanout.deliver(&expired(3));
 
         assert_eq!((first.count, second.count), (2, 2));
         assert!(first.too_slow.is_empty() && second.too_slow.is_empty());
@@ -149,25 +140,15 @@ mod tests {
     }
 
     #[test]
-    fn events_a_welcome_covered_are_not_sent_again() {
-        let mut fanout = Fanout::default();
-        let (late, user, _mailbox) = session(10);
-        fanout.add(ConnId::random(), late, user.id, 5);
-
-        assert_eq!(fanout.deliver(5, &expired(1)).count, 0);
-        assert_eq!(fanout.deliver(6, &expired(2)).count, 1);
-    }
-
-    #[test]
     fn typing_is_heard_by_everyone_but_the_typer() {
         let mut fanout = Fanout::default();
         let (typer, typer_user, _typer_mailbox) = session(10);
         let (other, other_user, _other_mailbox) = session(10);
-        fanout.add(ConnId::random(), typer, typer_user.id, 0);
-        fanout.add(ConnId::random(), other, other_user.id, 0);
+        fanout.add(ConnId::random(), typer, typer_user.id);
+        fanout.add(ConnId::random(), other, other_user.id);
 
         let typing = RoomEvent::Typing { user: typer_user };
-        assert_eq!(fanout.deliver(1, &typing).count, 1);
+        assert_eq!(fanout.deliver(&typing).count, 1);
     }
 
     #[test]
@@ -175,9 +156,9 @@ mod tests {
         let mut fanout = Fanout::default();
         let (gone, user, _mailbox) = session(10);
         let conn = ConnId::random();
-        fanout.add(conn, gone, user.id, 0);
+        fanout.add(conn, gone, user.id);
         assert!(fanout.remove(conn).is_some());
-        assert_eq!(fanout.deliver(1, &expired(1)).count, 0);
+        assert_eq!(fanout.deliver(&expired(1)).count, 0);
         assert!(fanout.remove(conn).is_none());
     }
 }

@@ -1,10 +1,10 @@
 //! One actor per room: it owns the room's state, its timers and its storage futures, and nothing else.
 //!
-//! A command changes the pure [`Room`]; what happened is published to the broker, and what the
-//! broker delivers back is fanned out to the members connected here. A message is published first
-//! and handed to storage after, so storage never delays delivery.
+//! A command changes the pure [`Room`]; what happened is published to the broker and fanned out to
+//! the members connected here, as is whatever the broker delivers from the room's other lobbies. A
+//! message is published first and handed to storage after, so storage never delays delivery.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -45,8 +45,6 @@ pub struct Lobby {
     room: Room,
     fanout: Fanout,
     channel: Channel,
-    /// How many events this lobby has published; a member's welcome covers those up to its join.
-    stamp: u64,
     /// Raised by the storage writer to the highest seq it has stored (or given up on); the lobby
     /// stays in memory until it reaches the last seq, so a room never reloads without its newest messages.
     settled: Arc<AtomicU64>,
@@ -70,7 +68,6 @@ impl Lobby {
                 room: Room::new(code, state, &wiring.settings),
                 fanout: Fanout::default(),
                 channel,
-                stamp: 0,
                 empty_since: Some(Instant::now()),
                 settings: wiring.settings,
                 unload: Some(wiring.unload),
@@ -81,12 +78,34 @@ impl Lobby {
         })
     }
 
+    /// Sends an event of this room to its other lobbies and to the members here.
     fn publish(&mut self, event: RoomEvent) {
-        self.stamp += 1;
-        self.channel.publish(Delivery {
-            stamp: self.stamp,
-            event,
-        });
+        let own = self.channel.publish(event);
+        self.fan_out(own);
+    }
+
+    /// Tells every member here about `event`. A member too slow to take it is evicted, and its
+    /// `left` goes out the same way, which may find more slow members; each goes once.
+    fn fan_out(&mut self, event: RoomEvent) {
+        let mut events = VecDeque::from([event]);
+        while let Some(event) = events.pop_front() {
+            let delivered = self.fanout.deliver(&event);
+            if let RoomEvent::Message(_) = event {
+                self.delivered.increment(delivered.count as u64);
+            }
+            for conn in delivered.too_slow {
+                if let Some(session) = self.fanout.remove(conn) {
+                    tracing::info!(room = %self.room.code(), %conn, "disconnecting a slow consumer");
+                    session.do_send(ToSession::Close(Close::new(
+                        CloseCode::TooSlow,
+                        "too slow: the connection fell too far behind",
+                    )));
+                }
+                if let Some(left) = self.depart(conn) {
+                    events.push_back(self.channel.publish(left));
+                }
+            }
+        }
     }
 
     /// Admits a newcomer or a returning member, or tells them why not.
@@ -115,21 +134,21 @@ impl Lobby {
         if let Some(joined) = joined {
             self.publish(joined);
         }
-        // Added after its own `joined` went out, so everyone but the newcomer hears it.
-        self.fanout.add(conn, session, user, self.stamp);
+        // Added after its own `joined` went out, so everyone but the newcomer hears it; the welcome
+        // covered everything before.
+        self.fanout.add(conn, session, user);
         self.empty_since = None;
         tracing::debug!(room = %self.room.code(), %conn, %user, "member joined");
     }
 
-    /// A member is gone: closed, or evicted as too slow. The others hear `left` once.
-    fn depart(&mut self, conn: ConnId) {
+    /// A member is gone: closed, or evicted as too slow. Returns the `left` to publish, once.
+    fn depart(&mut self, conn: ConnId) -> Option<RoomEvent> {
         self.fanout.remove(conn);
-        if let Some(left) = self.room.depart(conn, Timestamp::now()) {
-            self.publish(left);
-        }
+        let left = self.room.depart(conn, Timestamp::now());
         if self.room.is_empty() && self.empty_since.is_none() {
             self.empty_since = Some(Instant::now());
         }
+        left
     }
 
     /// Publishes a message and hands it to storage.
@@ -195,23 +214,9 @@ impl Actor for Lobby {
 impl Handler<Delivery> for Lobby {
     type Result = ();
 
-    /// An event of this room, back from the broker: every member here hears it.
+    /// An event from another lobby of this room: every member here hears it.
     fn handle(&mut self, delivery: Delivery, _ctx: &mut Context<Self>) {
-        let delivered = self.fanout.deliver(delivery.stamp, &delivery.event);
-        if let RoomEvent::Message(_) = delivery.event {
-            self.delivered.increment(delivered.count as u64);
-        }
-        // Each eviction publishes a `left`, whose delivery may find more slow members; each goes once.
-        for conn in delivered.too_slow {
-            if let Some(session) = self.fanout.remove(conn) {
-                tracing::info!(room = %self.room.code(), %conn, "disconnecting a slow consumer");
-                session.do_send(ToSession::Close(Close::new(
-                    CloseCode::TooSlow,
-                    "too slow: the connection fell too far behind",
-                )));
-            }
-            self.depart(conn);
-        }
+        self.fan_out(delivery.0);
     }
 }
 
@@ -268,7 +273,9 @@ impl Handler<Leave> for Lobby {
     type Result = ();
 
     fn handle(&mut self, leave: Leave, _ctx: &mut Context<Self>) {
-        self.depart(leave.conn);
+        if let Some(left) = self.depart(leave.conn) {
+            self.publish(left);
+        }
     }
 }
 
