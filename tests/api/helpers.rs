@@ -184,29 +184,26 @@ impl TestDatabase {
 impl TestDatabase {
     /// How many messages are in the database itself (the API also shows a room's memory).
     pub async fn stored_messages(&self) -> i64 {
-        use sqlx::Connection;
-        sqlx::any::install_default_drivers();
-        let mut connection = sqlx::AnyConnection::connect(&self.url)
-            .await
-            .expect("the test database opens");
         sqlx::query_scalar("SELECT COUNT(*) FROM messages")
-            .fetch_one(&mut connection)
+            .fetch_one(&mut self.connect().await)
             .await
             .expect("messages can be counted")
     }
-}
 
-impl TestDatabase {
     /// Breaks every read of rooms: their table is gone, as if the schema were damaged.
     pub async fn drop_rooms_table(&self) {
-        use sqlx::Connection;
-        sqlx::any::install_default_drivers();
-        let mut connection = sqlx::AnyConnection::connect(&self.url)
-            .await
-            .expect("the test database opens");
-        sqlx::Executor::execute(&mut connection, "DROP TABLE rooms")
+        sqlx::Executor::execute(&mut self.connect().await, "DROP TABLE rooms")
             .await
             .expect("the rooms table is dropped");
+    }
+
+    /// A connection of the test's own to its database, beside the server's.
+    async fn connect(&self) -> sqlx::AnyConnection {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        sqlx::AnyConnection::connect(&self.url)
+            .await
+            .expect("the test database opens")
     }
 }
 
