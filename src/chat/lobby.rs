@@ -87,8 +87,10 @@ impl Lobby {
     /// Tells every member here about `event`. A member too slow to take it is evicted, and its
     /// `left` goes out the same way, which may find more slow members; each goes once.
     fn fan_out(&mut self, event: RoomEvent) {
-        let mut events = VecDeque::from([event]);
-        while let Some(event) = events.pop_front() {
+        // Empty until someone is evicted: an empty VecDeque does not allocate, on this per-event path.
+        let mut lefts = VecDeque::new();
+        let mut next = Some(event);
+        while let Some(event) = next.take().or_else(|| lefts.pop_front()) {
             let delivered = self.fanout.deliver(&event);
             if let RoomEvent::Message(_) = event {
                 self.delivered.increment(delivered.count as u64);
@@ -102,7 +104,7 @@ impl Lobby {
                     )));
                 }
                 if let Some(left) = self.depart(conn) {
-                    events.push_back(self.channel.publish(left));
+                    lefts.push_back(self.channel.publish(left));
                 }
             }
         }
