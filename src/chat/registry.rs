@@ -145,12 +145,27 @@ impl Registry {
         M::Result: Send,
         Lobby: Handler<M>,
     {
+        Ok(self.reach(code, message).await?.map(|(_, answer)| answer))
+    }
+
+    /// As [`Registry::ask`], and also answers the lobby that took the message, for a caller (a
+    /// session that joined) that goes on talking to it.
+    pub async fn reach<M>(
+        &self,
+        code: &RoomCode,
+        message: M,
+    ) -> Result<Option<(Addr<Lobby>, M::Result)>, ReachError>
+    where
+        M: Message + Clone + Send + 'static,
+        M::Result: Send,
+        Lobby: Handler<M>,
+    {
         for _ in 0..ATTEMPTS {
             let Some(lobby) = self.open(code).await? else {
                 return Ok(None);
             };
             if let Ok(answer) = lobby.send(message.clone()).await {
-                return Ok(Some(answer));
+                return Ok(Some((lobby, answer)));
             }
         }
         Err(ReachError::Unloading)
@@ -220,7 +235,7 @@ impl Registry {
             storage: self.storage.clone(),
             broker: self.broker.clone(),
             // Run by the lobby as it stops: a request that looked it up just before gets a closed
-            // mailbox and, through `ask` or the session's join, loads the room again.
+            // mailbox and, through `ask` or `reach`, loads the room again.
             unload: Box::new(move || {
                 let mut rooms = lock(&rooms);
                 rooms.remove(&code);

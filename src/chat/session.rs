@@ -19,7 +19,7 @@ use super::ids::{ConnId, ResumeSecret};
 use super::lobby::Lobby;
 use super::messages::{Close, Join, Leave, Post, Rename, ToSession, Typing};
 use super::protocol::{error_frame, ClientFrame, CloseCode};
-use super::registry::Registry;
+use super::registry::{ReachError, Registry};
 use super::settings::SessionSettings;
 use crate::domain::{DisplayName, ErrorCode, Invalid, MessageRef, MessageText, RoomCode};
 use crate::instruments;
@@ -41,9 +41,6 @@ pub struct JoinRequest {
     pub resume: Option<ResumeSecret>,
     pub since: Option<u64>,
 }
-
-/// How many times a join that finds its lobby stopping (unloaded as idle just then) loads it again.
-const JOIN_ATTEMPTS: usize = 3;
 
 /// Upgrades the request and runs a session in the room served by `lobby`; `registry` loads the
 /// room again should that lobby stop before the join reaches it.
@@ -288,10 +285,9 @@ impl Actor for Session {
             resume: request.resume,
             since: request.since,
         };
-        let (lobby, registry, room) =
-            (self.lobby.clone(), self.registry.clone(), self.room.clone());
+        let (registry, room) = (self.registry.clone(), self.room.clone());
         // `wait` holds back the client's frames until the lobby has taken the join.
-        let joined = join_lobby(lobby, registry, room, join)
+        let joined = join_lobby(registry, room, join)
             .into_actor(self)
             .map(|joined, act, ctx| match joined {
                 Ok(lobby) => act.lobby = lobby,
@@ -360,36 +356,24 @@ impl Handler<ToSession> for Session {
     }
 }
 
-/// Hands `join` to the room's lobby; a lobby that stopped (idle) just before has left the registry,
-/// so the room is loaded again and asked anew. Answers the lobby that took the join.
-async fn join_lobby(
-    mut lobby: Addr<Lobby>,
-    registry: Registry,
-    room: RoomCode,
-    join: Join,
-) -> Result<Addr<Lobby>, Close> {
+/// Hands `join` to the room's lobby, through the registry, which loads the room again should its
+/// lobby have stopped (idle) just before. Answers the lobby that took the join.
+async fn join_lobby(registry: Registry, room: RoomCode, join: Join) -> Result<Addr<Lobby>, Close> {
     let try_again = |reason: &str| Close::new(CloseCode::TryAgain, reason);
-    for _ in 0..JOIN_ATTEMPTS {
-        if lobby.send(join.clone()).await.is_ok() {
-            return Ok(lobby);
+    match registry.reach(&room, join).await {
+        Ok(Some((lobby, ()))) => Ok(lobby),
+        Ok(None) => Err(Close::new(
+            CloseCode::NoSuchRoom,
+            format!("no room has the code {room}"),
+        )),
+        Err(ReachError::Unloading) => Err(try_again("the room is being reloaded; try again")),
+        Err(ReachError::Storage(err)) => {
+            tracing::error!(error = %err, "cannot open a room");
+            Err(try_again(
+                "rooms cannot be loaded right now; try again shortly",
+            ))
         }
-        lobby = match registry.open(&room).await {
-            Ok(Some(lobby)) => lobby,
-            Ok(None) => {
-                return Err(Close::new(
-                    CloseCode::NoSuchRoom,
-                    format!("no room has the code {room}"),
-                ))
-            }
-            Err(err) => {
-                tracing::error!(error = %err, "cannot open a room");
-                return Err(try_again(
-                    "rooms cannot be loaded right now; try again shortly",
-                ));
-            }
-        };
     }
-    Err(try_again("the room is being reloaded; try again"))
 }
 
 /// A connection refused after the upgrade: it sends its close frame and stops.
