@@ -42,6 +42,17 @@ pub struct Config {
     )]
     pub database_url: String,
 
+    /// Shared mode: several instances serve the same rooms through this Redis
+    /// (redis://host:6379/0), which carries their events and presence. Needs a PostgreSQL
+    /// --database-url, which numbers every room's messages for all of them.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+
+    /// Shared mode: an instance that stops refreshing its liveness for this long is taken for
+    /// dead, and its members leave every room within about 1.7 times this (14 s by default).
+    #[arg(long, env = "HUBBUB_INSTANCE_TIMEOUT", default_value = "8s", value_parser = humantime::parse_duration)]
+    pub instance_timeout: Duration,
+
     /// Stored rooms unused for this long are deleted with their messages; 0 keeps them forever.
     #[arg(long, env = "HUBBUB_RETENTION", default_value = "30days", value_parser = humantime::parse_duration)]
     pub retention: Duration,
@@ -158,6 +169,19 @@ impl Config {
             "--storage-buffer must be above zero"
         );
         crate::storage::check_url(&self.database_url)?;
+        if let Some(redis) = &self.redis_url {
+            ensure!(
+                !self.database_url.starts_with("sqlite:"),
+                "--redis-url turns on shared mode, where every instance numbers messages through one \
+                 PostgreSQL database: set --database-url to postgres://… (it is {})",
+                crate::storage::redact(&self.database_url)
+            );
+            crate::broker::check_url(redis)?;
+            ensure!(
+                self.instance_timeout >= std::time::Duration::from_secs(1),
+                "--instance-timeout must be at least 1s"
+            );
+        }
         Ok(())
     }
 
@@ -233,6 +257,32 @@ mod tests {
     fn a_database_url_of_another_kind_is_refused() {
         let config = Config::parse_from(["hubbub", "--database-url", "mysql://localhost/db"]);
         assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn shared_mode_needs_postgresql_and_a_redis_url() {
+        for database in ["sqlite:hubbub.db", "sqlite::memory:"] {
+            let config = Config::parse_from([
+                "hubbub",
+                "--redis-url",
+                "redis://127.0.0.1:6379/0",
+                "--database-url",
+                database,
+            ]);
+            let refusal = config.validate().unwrap_err().to_string();
+            assert!(refusal.contains("postgres://"), "{refusal}");
+        }
+        let shared = |redis: &str| {
+            Config::parse_from([
+                "hubbub",
+                "--redis-url",
+                redis,
+                "--database-url",
+                "postgres://localhost/hubbub",
+            ])
+        };
+        shared("redis://127.0.0.1:6379/0").validate().unwrap();
+        assert!(shared("http://127.0.0.1:6379").validate().is_err());
     }
 
     #[test]

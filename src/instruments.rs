@@ -18,6 +18,8 @@ pub const DISCONNECTS: &str = "hubbub_disconnects_total";
 pub const STORAGE_WRITE_SECONDS: &str = "hubbub_storage_write_seconds";
 pub const STORAGE_PENDING: &str = "hubbub_storage_pending";
 pub const STORAGE_DROPPED: &str = "hubbub_storage_dropped_total";
+/// Shared mode: 1 while Redis answers, 0 while it does not.
+pub const REDIS_UP: &str = "hubbub_redis_up";
 
 /// Commit times from a fraction of a millisecond (SQLite) to the write timeout.
 const WRITE_BUCKETS: [f64; 10] = [

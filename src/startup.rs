@@ -12,7 +12,7 @@ use governor::RateLimiter;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::assets;
-use crate::broker::Broker;
+use crate::broker::{Broker, RedisBroker};
 use crate::chat::connections::ConnectionLimit;
 use crate::chat::registry::Registry;
 use crate::config::Config;
@@ -95,7 +95,11 @@ impl Application {
         let templates = web::Data::new(assets::templates()?);
         let metrics = web::Data::new(metrics_handle.clone());
         // The one place that chooses how rooms reach their other copies.
-        let broker = Broker::local();
+        let broker = match &config.redis_url {
+            Some(url) => Broker::Redis(RedisBroker::start(url, config.instance_timeout)?),
+            None => Broker::local(),
+        };
+        let app_broker = web::Data::new(broker.clone());
         let registry = Registry::new(config.room_settings(), storage.clone(), broker);
         let app_registry = web::Data::new(registry.clone());
         let app_storage = web::Data::new(storage.clone());
@@ -125,6 +129,7 @@ impl Application {
                 .app_data(metrics.clone())
                 .app_data(app_registry.clone())
                 .app_data(app_storage.clone())
+                .app_data(app_broker.clone())
                 .app_data(upgrades.clone())
                 .app_data(app_proxying.clone())
                 .app_data(api_flood.clone())

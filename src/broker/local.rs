@@ -7,11 +7,13 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use actix::Recipient;
 
 use super::Delivery;
-use crate::domain::{RoomCode, RoomEvent};
+use crate::domain::{InstanceId, RoomCode, RoomEvent};
 
 /// Rooms' topics, shared by every worker. Touched when a lobby starts or stops, never per event.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct LocalBroker {
+    /// This process, the one instance there is.
+    instance: InstanceId,
     // std Mutexes: each is held for one map or list operation and never across an await. Locks are
     // taken topics first, then a topic's subscribers.
     topics: Arc<Mutex<HashMap<RoomCode, Arc<Topic>>>>,
@@ -29,6 +31,15 @@ pub struct Subscription {
     room: RoomCode,
     topic: Arc<Topic>,
     broker: LocalBroker,
+}
+
+impl Default for LocalBroker {
+    fn default() -> Self {
+        Self {
+            instance: InstanceId::random(),
+            topics: Arc::default(),
+        }
+    }
 }
 
 impl LocalBroker {
@@ -56,7 +67,10 @@ impl Subscription {
     pub fn publish(&self, event: RoomEvent) -> RoomEvent {
         for (id, lobby) in lock(&self.topic.subscribers).iter() {
             if *id != self.id {
-                lobby.do_send(Delivery(event.clone()));
+                lobby.do_send(Delivery::Event {
+                    from: self.broker.instance.clone(),
+                    event: event.clone(),
+                });
             }
         }
         event

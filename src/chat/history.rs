@@ -88,25 +88,13 @@ pub fn has_gap(since: u64, replay: &[&ChatMessage], last_seq: u64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{DisplayName, MessageText, RoomCode, Timestamp, User, UserId};
 
     fn capacity(n: usize) -> NonZeroUsize {
         NonZeroUsize::new(n).unwrap()
     }
 
     fn message(seq: u64) -> ChatMessage {
-        ChatMessage {
-            id: uuid::Uuid::new_v4(),
-            seq,
-            room: RoomCode::parse("ROOM").unwrap(),
-            from: User {
-                id: UserId::random(),
-                name: DisplayName::parse("ann").unwrap(),
-            },
-            text: MessageText::parse("hi").unwrap(),
-            ts: Timestamp::now(),
-            reference: None,
-        }
+        ChatMessage::sample(seq)
     }
 
     fn seqs(messages: &[&ChatMessage]) -> Vec<u64> {

@@ -52,6 +52,15 @@ impl ResumeSecret {
         }
         Ok(Self(raw))
     }
+
+    /// A one-way digest (SHA-1, through a name-based UUID) to file the identity under where
+    /// others can read it, in shared mode's presence: it finds the identity without revealing
+    /// the secret, which is 122 random bits for the server's own.
+    pub fn fingerprint(&self) -> String {
+        Uuid::new_v5(&Uuid::NAMESPACE_OID, self.0.as_bytes())
+            .simple()
+            .to_string()
+    }
 }
 
 impl fmt::Debug for ResumeSecret {
@@ -75,6 +84,14 @@ mod tests {
         for raw in [String::new(), "a".repeat(65), "a b".into(), "é".into()] {
             assert!(ResumeSecret::parse(raw.clone()).is_err(), "{raw:?}");
         }
+    }
+
+    #[test]
+    fn a_fingerprint_is_stable_and_does_not_hold_the_secret() {
+        let secret = ResumeSecret::parse("hunter2hunter2".into()).unwrap();
+        assert_eq!(secret.fingerprint(), secret.fingerprint());
+        assert!(!secret.fingerprint().contains("hunter2"));
+        assert_ne!(secret.fingerprint(), ResumeSecret::generate().fingerprint());
     }
 
     #[test]

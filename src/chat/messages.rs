@@ -7,7 +7,7 @@ use super::ids::{ConnId, ResumeSecret};
 use super::protocol::CloseCode;
 use super::room::{Refusal, RoomInfo};
 use crate::domain::{ChatMessage, DisplayName, MessageRef, MessageText};
-use crate::storage::{Keep, StorageError};
+use crate::storage::{Keep, StorageError, Unnumbered};
 
 /// Asks to become a member; the lobby answers the session with a welcome frame or a close.
 #[derive(Message, Clone)]
@@ -61,10 +61,20 @@ pub struct Shutdown;
 
 /// Someone without a connection posts over the HTTP API.
 #[derive(Message, Clone)]
-#[rtype(result = "Result<ChatMessage, Refusal>")]
+#[rtype(result = "Result<ChatMessage, PostError>")]
 pub struct ApiPost {
     pub name: DisplayName,
     pub text: MessageText,
+}
+
+/// Why an API post was not sent.
+#[derive(Debug, thiserror::Error)]
+pub enum PostError {
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// Shared mode: storage could not number it.
+    #[error(transparent)]
+    Unnumbered(#[from] Unnumbered),
 }
 
 /// Asks for the room's code, members and creation time.

@@ -179,9 +179,17 @@ impl Registry {
                 return Ok(Some(info));
             }
         }
-        Ok(self.storage.room(code).await?.map(|stored| RoomInfo {
+        let Some(stored) = self.storage.room(code).await? else {
+            return Ok(None);
+        };
+        // Shared mode: others may be in it on other instances. Redis unreachable: none known.
+        let members = match self.broker.presence(code) {
+            Some(presence) => presence.people().await.unwrap_or_default(),
+            None => Vec::new(),
+        };
+        Ok(Some(RoomInfo {
             code: code.clone(),
-            members: Vec::new(),
+            members,
             created_at: stored.created_at,
             expire_after_seconds: stored.lifetime.map(MessageLifetime::as_secs),
         }))

@@ -10,8 +10,8 @@ use super::history::{has_gap, History};
 use super::ids::{ConnId, ResumeSecret};
 use super::settings::RoomSettings;
 use crate::domain::{
-    ChatMessage, DisplayName, MessageLifetime, MessageRef, MessageText, NameKey, RoomCode,
-    RoomEvent, Timestamp, User, UserId,
+    ChatMessage, DisplayName, InstanceId, MessageLifetime, MessageRef, MessageText, NameKey,
+    RoomCode, RoomEvent, Timestamp, User, UserId,
 };
 
 /// The most messages a reconnecting client is replayed; beyond that its welcome says `truncated`.
@@ -29,6 +29,8 @@ pub struct Room {
     expired_through: u64,
     /// In join order, so member lists read the same to everyone.
     members: IndexMap<ConnId, Member>,
+    /// Members connected to the room's other instances (shared mode), as presence last said.
+    remote: IndexMap<UserId, RemoteMember>,
     /// Resume secret → identity of members whose connection has gone, oldest first.
     departed: IndexMap<ResumeSecret, User>,
     history: History,
@@ -42,6 +44,17 @@ struct Member {
     /// Cached `user.name.key()`, compared on every join and rename.
     key: NameKey,
     resume: ResumeSecret,
+    /// When they joined here: presence settles a name two instances gave out apart by it.
+    since: Timestamp,
+}
+
+/// A member connected to another instance of the room.
+struct RemoteMember {
+    user: User,
+    key: NameKey,
+    instance: InstanceId,
+    /// When this room last heard of them: a presence read begun before that does not know them yet.
+    seen: Timestamp,
 }
 
 /// A room as it starts: new, or as storage last saw it.
@@ -61,6 +74,10 @@ pub struct Arrival {
     pub resume: Option<ResumeSecret>,
     /// The last seq the client saw; the welcome then holds everything after it.
     pub since: Option<u64>,
+    /// The identity another instance gave `resume` (shared mode), if this room does not know it.
+    pub known: Option<User>,
+    /// The id a newcomer gets: chosen before the join, so presence can claim the name for it first.
+    pub fresh_id: UserId,
 }
 
 /// What a join did.
@@ -112,6 +129,7 @@ impl Room {
             lifetime: state.lifetime,
             expired_through: 0,
             members: IndexMap::new(),
+            remote: IndexMap::new(),
             departed: IndexMap::new(),
             history: History::new(settings.history_size, state.recent),
             next_seq: state.last_seq + 1,
@@ -133,6 +151,7 @@ impl Room {
         self.next_seq - 1
     }
 
+    /// No member is connected here (members on other instances do not keep a lobby in memory).
     pub fn is_empty(&self) -> bool {
         self.members.is_empty()
     }
@@ -174,39 +193,49 @@ impl Room {
             return Ok(self.admitted(arrival.conn, arrival.since, older, now, None, Some(old)));
         }
 
-        // A departed identity comes back under its own id and name; an unknown secret is a fresh join.
-        let departed = arrival
-            .resume
-            .as_ref()
-            .and_then(|secret| self.departed.get(secret));
-        let name = departed.map_or(&arrival.name, |user| &user.name);
-        if self.members.len() >= self.max_members {
+        // A departed identity comes back under its own id and name, here or (shared mode) from
+        // another instance; an unknown secret is a fresh join.
+        let returning = self.returning(&arrival);
+        let name = returning.map_or(&arrival.name, |user| &user.name);
+        // Someone connected elsewhere who moves here is no newcomer to the room's count.
+        let moving = returning.is_some_and(|user| self.remote.contains_key(&user.id));
+        if !moving && self.member_count() >= self.max_members {
             return Err(Refusal::RoomFull(self.max_members));
         }
         let key = name.key();
-        if self.is_taken(&key, None) {
+        if self.is_taken(&key, None, returning.map(|user| user.id)) {
             return Err(Refusal::NameTaken(name.clone()));
         }
-        let (resume, user) = match arrival
-            .resume
-            .and_then(|secret| self.departed.shift_remove_entry(&secret))
-        {
-            Some(identity) => identity,
-            None => (
-                ResumeSecret::generate(),
-                User {
-                    id: UserId::random(),
-                    name: arrival.name,
-                },
-            ),
-        };
+        let resumed = arrival.resume.and_then(|secret| {
+            let user = self.departed.shift_remove(&secret).or(arrival.known)?;
+            Some((secret, user))
+        });
+        let (resume, user) = resumed.unwrap_or_else(|| {
+            let user = User {
+                id: arrival.fresh_id,
+                name: arrival.name,
+            };
+            (ResumeSecret::generate(), user)
+        });
+        self.remote.shift_remove(&user.id);
         let joined = RoomEvent::Joined {
             user: user.clone(),
             ts: now,
         };
-        self.members
-            .insert(arrival.conn, Member { user, key, resume });
+        let member = Member {
+            user,
+            key,
+            resume,
+            since: now,
+        };
+        self.members.insert(arrival.conn, member);
         Ok(self.admitted(arrival.conn, arrival.since, older, now, Some(joined), None))
+    }
+
+    /// The identity `arrival` resumes, if this room (or, in shared mode, presence) knows it.
+    fn returning<'a>(&'a self, arrival: &'a Arrival) -> Option<&'a User> {
+        let secret = arrival.resume.as_ref()?;
+        self.departed.get(secret).or(arrival.known.as_ref())
     }
 
     /// The welcome of the member just inserted under `conn`.
@@ -244,7 +273,7 @@ impl Room {
                 room: &self.code,
                 you: &member.user,
                 resume: &member.resume,
-                members: self.members.values().map(|m| &m.user).collect(),
+                members: self.users().collect(),
                 history,
                 truncated,
                 expire_after_seconds: self.lifetime.map(MessageLifetime::as_secs),
@@ -296,11 +325,71 @@ impl Room {
         now: Timestamp,
         stored_through: u64,
     ) -> Result<&ChatMessage, Refusal> {
-        if self.is_taken(&name.key(), None) {
+        let from = self.api_poster(name)?;
+        Ok(self.append(from, text, None, now, stored_through))
+    }
+
+    /// A poster without a connection gets a stable id per room and name, so a bot's messages group
+    /// together, under a name nobody here uses.
+    fn api_poster(&self, name: DisplayName) -> Result<User, Refusal> {
+        if self.is_taken(&name.key(), None, None) {
             return Err(Refusal::NameTaken(name));
         }
-        let from = api_user(&self.code, name);
-        Ok(self.append(from, text, None, now, stored_through))
+        Ok(User {
+            id: UserId::derived_from(&format!("hubbub:{}:{}", self.code, name.key().as_str())),
+            name,
+        })
+    }
+
+    /// A member's message before it has a seq (shared mode, where storage numbers it); `None` from
+    /// a connection that is no member.
+    pub fn draft(
+        &self,
+        conn: ConnId,
+        text: MessageText,
+        reference: Option<MessageRef>,
+        now: Timestamp,
+    ) -> Option<ChatMessage> {
+        let from = self.members.get(&conn)?.user.clone();
+        Some(self.message(from, text, reference, now, 0))
+    }
+
+    /// An API poster's message before it has a seq (shared mode).
+    pub fn draft_as(
+        &self,
+        name: DisplayName,
+        text: MessageText,
+        now: Timestamp,
+    ) -> Result<ChatMessage, Refusal> {
+        let from = self.api_poster(name)?;
+        Ok(self.message(from, text, None, now, 0))
+    }
+
+    /// A message numbered elsewhere (shared mode), which must be the next: the lobby orders them.
+    pub fn record(&mut self, message: ChatMessage) -> &ChatMessage {
+        debug_assert_eq!(message.seq, self.next_seq, "messages are recorded in order");
+        self.next_seq = message.seq + 1;
+        // Numbered by storage, so already stored: memory need not hold it past the history's size.
+        self.history.push(message, u64::MAX)
+    }
+
+    fn message(
+        &self,
+        from: User,
+        text: MessageText,
+        reference: Option<MessageRef>,
+        now: Timestamp,
+        seq: u64,
+    ) -> ChatMessage {
+        ChatMessage {
+            id: uuid::Uuid::new_v4(),
+            seq,
+            room: self.code.clone(),
+            from,
+            text,
+            ts: now,
+            reference,
+        }
     }
 
     fn append(
@@ -311,15 +400,7 @@ impl Room {
         now: Timestamp,
         stored_through: u64,
     ) -> &ChatMessage {
-        let message = ChatMessage {
-            id: uuid::Uuid::new_v4(),
-            seq: self.next_seq,
-            room: self.code.clone(),
-            from,
-            text,
-            ts: now,
-            reference,
-        };
+        let message = self.message(from, text, reference, now, self.next_seq);
         self.next_seq += 1;
         self.history.push(message, stored_through)
     }
@@ -335,7 +416,7 @@ impl Room {
         if !self.members.contains_key(&conn) {
             return Ok(None);
         }
-        if self.is_taken(&key, Some(conn)) {
+        if self.is_taken(&key, Some(conn), None) {
             return Err(Refusal::NameTaken(name));
         }
         let member = &mut self.members[&conn];
@@ -386,24 +467,162 @@ impl Room {
     pub fn describe(&self) -> RoomInfo {
         RoomInfo {
             code: self.code.clone(),
-            members: self.members.values().map(|m| m.user.clone()).collect(),
+            members: self.users().cloned().collect(),
             created_at: self.created_at,
             expire_after_seconds: self.lifetime.map(MessageLifetime::as_secs),
         }
     }
 
-    fn is_taken(&self, key: &NameKey, except: Option<ConnId>) -> bool {
+    /// Whether someone other than `except_conn` or `except_user` goes by `key`, here or elsewhere.
+    fn is_taken(
+        &self,
+        key: &NameKey,
+        except_conn: Option<ConnId>,
+        except_user: Option<UserId>,
+    ) -> bool {
+        let other = |id: UserId| Some(id) != except_user;
+        self.members.iter().any(|(conn, member)| {
+            &member.key == key && Some(*conn) != except_conn && other(member.user.id)
+        }) || self
+            .remote
+            .values()
+            .any(|member| &member.key == key && other(member.user.id))
+    }
+
+    /// Everyone in the room: those on other instances, then those here in join order.
+    fn users(&self) -> impl Iterator<Item = &User> {
+        self.remote
+            .values()
+            .map(|m| &m.user)
+            .chain(self.members.values().map(|m| &m.user))
+    }
+
+    fn member_count(&self) -> usize {
+        self.members.len() + self.remote.len()
+    }
+
+    /// The members connected here, with what presence needs of each.
+    pub fn local_members(&self) -> impl Iterator<Item = LocalMember<'_>> {
+        self.members.iter().map(|(conn, m)| LocalMember {
+            conn: *conn,
+            user: &m.user,
+            key: &m.key,
+            resume: &m.resume,
+            since: m.since,
+        })
+    }
+
+    /// The members presence placed on other instances: each one's identity, instance and when
+    /// this room last heard of them.
+    pub fn remote_members(&self) -> impl Iterator<Item = (&User, &InstanceId, Timestamp)> {
+        self.remote.values().map(|m| (&m.user, &m.instance, m.seen))
+    }
+
+    /// Whether a member connected here holds `secret`: their return is a takeover, not a join.
+    pub fn is_connected(&self, secret: &ResumeSecret) -> bool {
+        self.members.values().any(|m| &m.resume == secret)
+    }
+
+    /// The identity of someone who left this room here holding `secret`.
+    pub fn departed(&self, secret: &ResumeSecret) -> Option<&User> {
+        self.departed.get(secret)
+    }
+
+    /// Messages before `seq` are gone from storage (expired, deleted): numbering goes on after them.
+    pub fn skip_to(&mut self, seq: u64) {
+        self.next_seq = self.next_seq.max(seq);
+    }
+
+    /// Someone is in the room on another instance. A stranger is announced; someone known gets the
+    /// news's name and instance, silently. `Moved` when it is a member connected here: they have
+    /// resumed elsewhere, so the connection here goes, without a `left`.
+    pub fn arrive_remote(&mut self, user: User, instance: InstanceId, now: Timestamp) -> Remote {
+        if let Some(conn) = self.conn_of(user.id) {
+            if let Some(member) = self.members.shift_remove(&conn) {
+                self.departed.insert(member.resume, member.user);
+            }
+            self.remote
+                .insert(user.id, remote_member(user, instance, now));
+            return Remote::Moved(conn);
+        }
+        match self
+            .remote
+            .insert(user.id, remote_member(user.clone(), instance, now))
+        {
+            None => Remote::Joined(RoomEvent::Joined { user, ts: now }),
+            Some(previous) if previous.user.name != user.name => {
+                Remote::Renamed(RoomEvent::Renamed {
+                    user,
+                    old_name: previous.user.name,
+                    ts: now,
+                })
+            }
+            Some(_) => Remote::Known,
+        }
+    }
+
+    /// Someone on `instance` has left (or it died): `Left` if that is where the room had them.
+    pub fn depart_remote(
+        &mut self,
+        user: UserId,
+        instance: &InstanceId,
+        now: Timestamp,
+    ) -> Option<RoomEvent> {
+        if self.remote.get(&user)?.instance != *instance {
+            return None;
+        }
+        let member = self.remote.shift_remove(&user)?;
+        Some(RoomEvent::Left {
+            user: member.user,
+            ts: now,
+        })
+    }
+
+    /// A local member whose name presence gave to someone else: they leave without resume.
+    pub fn evict(&mut self, conn: ConnId, now: Timestamp) -> Option<RoomEvent> {
+        let member = self.members.shift_remove(&conn)?;
+        Some(RoomEvent::Left {
+            user: member.user,
+            ts: now,
+        })
+    }
+
+    fn conn_of(&self, user: UserId) -> Option<ConnId> {
         self.members
             .iter()
-            .any(|(conn, member)| &member.key == key && Some(*conn) != except)
+            .find(|(_, m)| m.user.id == user)
+            .map(|(conn, _)| *conn)
     }
 }
 
-/// A poster without a connection gets a stable id per room and name, so a bot's messages group together.
-fn api_user(room: &RoomCode, name: DisplayName) -> User {
-    User {
-        id: UserId::derived_from(&format!("hubbub:{room}:{}", name.key().as_str())),
-        name,
+/// What happened when presence placed someone on another instance.
+#[derive(Debug, PartialEq)]
+pub enum Remote {
+    /// New to the room: announce them.
+    Joined(RoomEvent),
+    /// Known under another name: announce the rename.
+    Renamed(RoomEvent),
+    /// Known as they are: nothing to say.
+    Known,
+    /// Connected here until now: close this connection without a word.
+    Moved(ConnId),
+}
+
+/// A member connected here, as presence needs them.
+pub struct LocalMember<'a> {
+    pub conn: ConnId,
+    pub user: &'a User,
+    pub key: &'a NameKey,
+    pub resume: &'a ResumeSecret,
+    pub since: Timestamp,
+}
+
+fn remote_member(user: User, instance: InstanceId, seen: Timestamp) -> RemoteMember {
+    RemoteMember {
+        key: user.name.key(),
+        user,
+        instance,
+        seen,
     }
 }
 
@@ -452,6 +671,8 @@ mod tests {
             name: name(who),
             resume: None,
             since: None,
+            known: None,
+            fresh_id: UserId::random(),
         }
     }
 

@@ -1,12 +1,12 @@
 //! Who says what in a room: users and the messages they post.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{DisplayName, MessageRef, MessageText, RoomCode, Timestamp};
 
 /// A person's identity in a room; the name may change, the id never does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct UserId(Uuid);
 
@@ -33,14 +33,14 @@ impl std::fmt::Display for UserId {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     pub id: UserId,
     pub name: DisplayName,
 }
 
 /// A message as the room keeps it and as every client sees it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChatMessage {
     pub id: Uuid,
     /// Strictly increasing within a room; clients resume with the last one they saw.
@@ -51,4 +51,23 @@ pub struct ChatMessage {
     pub ts: Timestamp,
     #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
     pub reference: Option<MessageRef>,
+}
+
+#[cfg(test)]
+impl ChatMessage {
+    /// A message with `seq` and otherwise ordinary contents, for tests.
+    pub fn sample(seq: u64) -> Self {
+        Self {
+            id: Uuid::new_v4(),
+            seq,
+            room: RoomCode::parse("ROOM").expect("a valid code"),
+            from: User {
+                id: UserId::random(),
+                name: DisplayName::parse("ann").expect("a valid name"),
+            },
+            text: MessageText::parse("hi").expect("a valid text"),
+            ts: Timestamp::now(),
+            reference: None,
+        }
+    }
 }

@@ -82,6 +82,12 @@ fn is_forbidden(c: char) -> bool {
         )
 }
 
+impl<'de> serde::Deserialize<'de> for DisplayName {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        super::parsed::<D, Self, String>(deserializer, |raw: String| Self::parse(&raw))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -58,6 +58,18 @@ impl MessageRef {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for MessageText {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        super::parsed::<D, Self, String>(deserializer, |raw: String| Self::parse(&raw))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for MessageRef {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        super::parsed::<D, Self, String>(deserializer, Self::parse)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,7 @@
 mod chat_message;
 mod display_name;
 mod error_code;
+mod instance_id;
 mod lifetime;
 mod message_text;
 mod room_code;
@@ -14,6 +15,7 @@ mod timestamp;
 pub use chat_message::{ChatMessage, User, UserId};
 pub use display_name::{DisplayName, NameKey, MAX_NAME_CHARS};
 pub use error_code::ErrorCode;
+pub use instance_id::InstanceId;
 pub use lifetime::MessageLifetime;
 pub use message_text::{MessageRef, MessageText, MAX_MESSAGE_CHARS};
 pub use room_code::RoomCode;
@@ -26,6 +28,20 @@ pub use timestamp::Timestamp;
 pub struct Invalid {
     pub code: ErrorCode,
     pub message: String,
+}
+
+/// Reads a validated value through its own parser, so what another instance sends (through the
+/// broker) is held to the same rules as what a client sends.
+fn parsed<'de, D, T, S>(
+    deserializer: D,
+    parse: impl FnOnce(S) -> Result<T, Invalid>,
+) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    S: serde::Deserialize<'de>,
+{
+    let raw = S::deserialize(deserializer)?;
+    parse(raw).map_err(serde::de::Error::custom)
 }
 
 impl Invalid {

@@ -60,6 +60,12 @@ impl fmt::Display for RoomCode {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for RoomCode {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        super::parsed::<D, Self, String>(deserializer, |raw: String| Self::parse(&raw))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,10 +1,14 @@
 //! What happens in a room, as typed values: what the room reports, the broker carries and fan-out encodes.
 
+use serde::{Deserialize, Serialize};
+
 use super::{ChatMessage, DisplayName, Timestamp, User};
 
 /// One thing that happened in a room that its members hear about. Encoded for the wire only at the
 /// edge that writes to sockets, so another consumer (a broker, a test, a moderation rule) reads it typed.
-#[derive(Debug, Clone, PartialEq)]
+/// Serde's form is what a broker carries between instances, not the client protocol.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum RoomEvent {
     Joined {
         user: User,

@@ -1,7 +1,7 @@
 //! Timestamps as the protocol writes them: RFC 3339, UTC, milliseconds.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Timestamp(DateTime<Utc>);
@@ -36,6 +36,15 @@ impl Serialize for Timestamp {
     }
 }
 
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        DateTime::parse_from_rfc3339(&text)
+            .map(|ts| Self(ts.with_timezone(&Utc)))
+            .map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -47,5 +56,13 @@ mod tests {
             serde_json::to_string(&ts).unwrap(),
             "\"2023-11-14T22:13:20.123Z\""
         );
+    }
+
+    #[test]
+    fn timestamps_read_back_as_written() {
+        let ts = Timestamp(DateTime::from_timestamp_millis(1_700_000_000_123).unwrap());
+        let text = serde_json::to_string(&ts).unwrap();
+        assert_eq!(serde_json::from_str::<Timestamp>(&text).unwrap(), ts);
+        assert!(serde_json::from_str::<Timestamp>("\"yesterday\"").is_err());
     }
 }

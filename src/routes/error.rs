@@ -4,10 +4,11 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
+use crate::chat::messages::PostError;
 use crate::chat::registry::{CreateError, ReachError};
 use crate::chat::room::Refusal;
 use crate::domain::{ErrorCode, Invalid, RoomCode};
-use crate::storage::StorageError;
+use crate::storage::{StorageError, Unnumbered};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -56,6 +57,16 @@ impl From<ReachError> for ApiError {
         match err {
             ReachError::Unloading => Self::TryAgain,
             ReachError::Storage(err) => Self::Storage(err),
+        }
+    }
+}
+
+impl From<PostError> for ApiError {
+    fn from(err: PostError) -> Self {
+        match err {
+            PostError::Refused(refusal) => refusal.into(),
+            PostError::Unnumbered(Unnumbered::Storage(err)) => Self::Storage(err),
+            PostError::Unnumbered(Unnumbered::NoSuchRoom) => Self::TryAgain,
         }
     }
 }

@@ -6,27 +6,53 @@ use serde_json::json;
 
 use metrics_exporter_prometheus::PrometheusHandle;
 
+use crate::broker::Broker;
 use crate::storage::Storage;
 
-/// Liveness: a degraded database does not stop the server from serving rooms live, so it stays 200.
-pub async fn healthz(storage: web::Data<Storage>) -> HttpResponse {
+/// Liveness: a degraded database (or, in shared mode, an unreachable Redis) does not stop the
+/// server from serving rooms live, so it stays 200.
+pub async fn healthz(storage: web::Data<Storage>, broker: web::Data<Broker>) -> HttpResponse {
     let storage = storage.health();
-    HttpResponse::Ok().json(json!({ "status": storage.status, "storage": storage }))
+    let redis = broker.is_shared().then(|| redis_status(&broker));
+    let status = if redis == Some("down") {
+        "degraded"
+    } else {
+        storage.status
+    };
+    let mut body = json!({ "status": status, "storage": storage });
+    if let Some(redis) = redis {
+        body["redis"] = json!(redis);
+    }
+    HttpResponse::Ok().json(body)
 }
 
-/// Readiness: 200 when storage answers and is writing; 503 otherwise, so a balancer sends new visitors
-/// to healthier instances (this one keeps serving its rooms live).
-pub async fn readyz(storage: web::Data<Storage>) -> HttpResponse {
+/// Readiness: 200 when storage answers and is writing (and, in shared mode, Redis answers); 503
+/// otherwise, so a balancer sends new visitors to healthier instances (this one keeps serving its
+/// rooms live).
+pub async fn readyz(storage: web::Data<Storage>, broker: web::Data<Broker>) -> HttpResponse {
     let unavailable = |error: String| {
         HttpResponse::ServiceUnavailable().json(json!({ "status": "unavailable", "error": error }))
     };
     if let Err(err) = storage.ping().await {
         return unavailable(err.to_string());
     }
+    if !broker.is_up() {
+        return unavailable(
+            "Redis is unreachable: rooms are not shared with the other instances".into(),
+        );
+    }
     let health = storage.health();
     match health.error {
         Some(error) if health.status != "ok" => unavailable(error),
         _ => HttpResponse::Ok().json(json!({ "status": "ready" })),
+    }
+}
+
+fn redis_status(broker: &Broker) -> &'static str {
+    if broker.is_up() {
+        "up"
+    } else {
+        "down"
     }
 }
 

@@ -4,6 +4,7 @@
 //! SQLite reads `$N` as a named parameter, so `?` would break PostgreSQL and reordering would break SQLite.
 //! The one exception is the multi-row message insert, which writes `?` on SQLite (see [`Dialect`]).
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
@@ -76,6 +77,14 @@ impl Dialect {
             sql.push(')');
         }
         sql
+    }
+
+    /// The larger of two values: SQLite's two-argument `MAX`, PostgreSQL's `GREATEST`.
+    fn greatest(self) -> &'static str {
+        match self {
+            Self::Postgres => "GREATEST",
+            Self::Sqlite => "MAX",
+        }
     }
 
     /// The statement that stores `rows` messages.
@@ -156,6 +165,10 @@ impl Database {
         })
     }
 
+    pub fn is_postgres(&self) -> bool {
+        self.dialect == Dialect::Postgres
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }
@@ -169,27 +182,29 @@ impl Database {
     }
 
     pub async fn room(&self, code: &RoomCode) -> anyhow::Result<Option<StoredRoom>> {
-        let row = sqlx::query(
-            "SELECT created_at, expire_after_ms, (SELECT MAX(seq) FROM messages WHERE room = $1) AS last_seq \
+        // The seq a room has reached: its numbering's record (shared mode) or its newest message.
+        let sql = format!(
+            "SELECT created_at, expire_after_ms, \
+             {}(last_seq, COALESCE((SELECT MAX(seq) FROM messages WHERE room = $1), 0)) AS last_seq \
              FROM rooms WHERE code = $2",
-        )
-        .bind(code.as_str())
-        .bind(code.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .context("failed to read a room")?;
+            self.dialect.greatest()
+        );
+        let row = sqlx::query(&sql)
+            .bind(code.as_str())
+            .bind(code.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .context("failed to read a room")?;
         let Some(row) = row else {
             return Ok(None);
         };
         let created_at: i64 = row.try_get("created_at")?;
-        let last_seq: Option<i64> = row.try_get("last_seq")?;
+        let last_seq: i64 = row.try_get("last_seq")?;
         let expire_after: Option<i64> = row.try_get("expire_after_ms")?;
         Ok(Some(StoredRoom {
             created_at: Timestamp::from_millis(created_at)
                 .context("a room's created_at is out of range")?,
-            last_seq: last_seq
-                .map_or(Ok(0), u64::try_from)
-                .context("a negative seq is stored")?,
+            last_seq: u64::try_from(last_seq).context("a negative seq is stored")?,
             lifetime: expire_after.and_then(MessageLifetime::from_millis),
         }))
     }
@@ -261,8 +276,93 @@ impl Database {
             .begin()
             .await
             .context("cannot start a transaction")?;
-        // Multi-row inserts, in chunks that stay under SQLite's limit on bound parameters.
-        for chunk in batch.messages.chunks(INSERT_CHUNK) {
+        self.insert(&mut tx, &batch.messages).await?;
+        for (code, at) in &batch.activity {
+            sqlx::query(
+                "UPDATE rooms SET last_activity = $1 WHERE code = $2 AND last_activity < $3",
+            )
+            .bind(at.as_millis())
+            .bind(code.as_str())
+            .bind(at.as_millis())
+            .execute(&mut *tx)
+            .await
+            .context("failed to update a room's last activity")?;
+        }
+        tx.commit().await.context("failed to commit")?;
+        Ok(())
+    }
+
+    /// Numbers and stores new messages in one transaction (shared mode, PostgreSQL only): each
+    /// room's `last_seq` is raised by its count of messages, which locks the room's row until the
+    /// commit, so instances appending to one room take turns and get consecutive seqs, and a
+    /// rollback gives the seqs back. Rooms are locked in code order, so two batches never wait on
+    /// each other in a circle. Gives each message its seq, in the order given, and returns the
+    /// rooms that no longer exist, whose messages are neither numbered nor stored.
+    pub async fn append(&self, messages: &mut [ChatMessage]) -> anyhow::Result<Vec<RoomCode>> {
+        // A BTreeMap iterates in code order: the order rows are locked in.
+        let mut counts: BTreeMap<RoomCode, u64> = BTreeMap::new();
+        for message in messages.iter() {
+            *counts.entry(message.room.clone()).or_default() += 1;
+        }
+        let latest = messages.iter().map(|m| m.ts.as_millis()).max().unwrap_or(0);
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .context("cannot start a transaction")?;
+        let mut next: BTreeMap<RoomCode, u64> = BTreeMap::new();
+        let mut gone = Vec::new();
+        for (room, count) in counts {
+            // GREATEST with the newest stored message: a database that a single instance wrote
+            // before shared mode has messages beyond a `last_seq` nobody raised.
+            let row = sqlx::query(
+                "UPDATE rooms SET \
+                 last_seq = GREATEST(last_seq, COALESCE((SELECT MAX(seq) FROM messages WHERE room = $1), 0)) + $2, \
+                 last_activity = GREATEST(last_activity, $3) \
+                 WHERE code = $4 RETURNING last_seq",
+            )
+            .bind(room.as_str())
+            .bind(seq_param(count))
+            .bind(latest)
+            .bind(room.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .context("failed to number messages")?;
+            match row {
+                Some(row) => {
+                    let last: i64 = row.try_get("last_seq")?;
+                    let last = u64::try_from(last).context("a negative seq is stored")?;
+                    next.insert(room, last + 1 - count);
+                }
+                None => gone.push(room),
+            }
+        }
+        let mut numbered = Vec::with_capacity(messages.len());
+        for message in messages.iter_mut() {
+            if let Some(seq) = next.get_mut(&message.room) {
+                message.seq = *seq;
+                *seq += 1;
+                numbered.push(&*message);
+            }
+        }
+        let inserted = self.insert(&mut tx, &numbered).await?;
+        // The row lock makes a taken seq impossible; should one be, nothing of this batch is kept.
+        if inserted != numbered.len() as u64 {
+            bail!("a seq given by a room's counter was already stored");
+        }
+        tx.commit().await.context("failed to commit")?;
+        Ok(gone)
+    }
+
+    /// Multi-row inserts of `messages`, in chunks that stay under SQLite's limit on bound
+    /// parameters. Returns how many rows were new.
+    async fn insert(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        messages: &[&ChatMessage],
+    ) -> anyhow::Result<u64> {
+        let mut inserted = 0;
+        for chunk in messages.chunks(INSERT_CHUNK) {
             let partial;
             let sql = if chunk.len() == INSERT_CHUNK {
                 &self.insert_full_chunk
@@ -282,24 +382,41 @@ impl Database {
                     .bind(message.ts.as_millis())
                     .bind(message.reference.as_ref().map(|r| r.as_str().to_owned()));
             }
-            query
-                .execute(&mut *tx)
+            inserted += query
+                .execute(&mut **tx)
                 .await
-                .context("failed to store messages")?;
+                .context("failed to store messages")?
+                .rows_affected();
         }
-        for (code, at) in &batch.activity {
-            sqlx::query(
-                "UPDATE rooms SET last_activity = $1 WHERE code = $2 AND last_activity < $3",
-            )
-            .bind(at.as_millis())
-            .bind(code.as_str())
-            .bind(at.as_millis())
-            .execute(&mut *tx)
-            .await
-            .context("failed to update a room's last activity")?;
+        Ok(inserted)
+    }
+
+    /// The `last_seq` of each of `rooms` that exists: how far each room's numbering has gone.
+    pub async fn last_seqs(&self, rooms: &[RoomCode]) -> anyhow::Result<Vec<(RoomCode, u64)>> {
+        let mut found = Vec::with_capacity(rooms.len());
+        for chunk in rooms.chunks(INSERT_CHUNK) {
+            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT code, last_seq FROM rooms WHERE code IN ({})",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for room in chunk {
+                query = query.bind(room.as_str());
+            }
+            for row in query
+                .fetch_all(&self.pool)
+                .await
+                .context("failed to read rooms' last seqs")?
+            {
+                let code: String = row.try_get("code")?;
+                let last: i64 = row.try_get("last_seq")?;
+                if let (Ok(code), Ok(last)) = (RoomCode::parse(&code), u64::try_from(last)) {
+                    found.push((code, last));
+                }
+            }
         }
-        tx.commit().await.context("failed to commit")?;
-        Ok(())
+        Ok(found)
     }
 
     /// Deletes a room's messages sent before `cutoff`; returns the highest seq deleted, if any.

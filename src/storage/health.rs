@@ -62,6 +62,10 @@ impl Health {
             .unwrap_or_else(PoisonError::into_inner) = Some(format!("{err:#}"));
     }
 
+    pub fn is_degraded(&self) -> bool {
+        self.degraded.load(Ordering::Relaxed)
+    }
+
     /// Marks storage healthy; true if it had been degraded.
     pub fn recovered(&self) -> bool {
         let was = self.degraded.swap(false, Ordering::Relaxed);

@@ -5,6 +5,7 @@
 
 mod database;
 mod health;
+mod sequencer;
 mod writer;
 
 use std::sync::atomic::AtomicU64;
@@ -14,10 +15,12 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use database::{check_url, redact, Keep, StoredRoom};
 pub use health::HealthReport;
+pub use sequencer::Unnumbered;
 
 use crate::domain::{ChatMessage, MessageLifetime, RoomCode, Timestamp};
 use database::Database;
 use health::Health;
+use sequencer::Append;
 use writer::{Command, Writer};
 
 /// Reading from storage failed; the room may exist, but cannot be loaded right now.
@@ -37,6 +40,8 @@ pub enum Created {
 pub struct Storage {
     database: Database,
     commands: mpsc::UnboundedSender<Command>,
+    /// To the sequencer, on PostgreSQL only: numbering through the database is shared mode's.
+    appends: Option<mpsc::UnboundedSender<Append>>,
     health: Arc<Health>,
 }
 
@@ -51,9 +56,19 @@ impl Storage {
         // On Tokio itself rather than actix's local task set: if the runtime ends mid-write, the
         // writer is then dropped inside it, as sqlx needs to return its connection to the pool.
         tokio::spawn(writer.run());
+        let appends = database.is_postgres().then(|| {
+            let (appends, receiver) = mpsc::unbounded_channel();
+            tokio::spawn(sequencer::run(
+                database.clone(),
+                receiver,
+                Arc::clone(&health),
+            ));
+            appends
+        });
         Ok(Self {
             database,
             commands,
+            appends,
             health,
         })
     }
@@ -81,6 +96,30 @@ impl Storage {
     /// Queues a message; `settled` is raised to its seq once it is stored (or given up on).
     pub fn persist(&self, message: ChatMessage, settled: Arc<AtomicU64>) {
         self.send(Command::Persist { message, settled });
+    }
+
+    /// Numbers `message` in its room and stores it, for shared mode: the answer carries its seq,
+    /// which no other instance can give, and it is stored before anyone is told of it.
+    pub async fn append(&self, message: ChatMessage) -> Result<ChatMessage, Unnumbered> {
+        let unavailable = || {
+            Unnumbered::Storage(StorageError(anyhow::anyhow!(
+                "numbering through the database needs PostgreSQL"
+            )))
+        };
+        let appends = self.appends.as_ref().ok_or_else(unavailable)?;
+        let (done, appended) = oneshot::channel();
+        appends
+            .send(Append { message, done })
+            .map_err(|_| unavailable())?;
+        appended.await.map_err(|_| unavailable())?
+    }
+
+    /// The `last_seq` of each of `rooms` that exists (shared mode's periodic check for a lost publish).
+    pub async fn last_seqs(
+        &self,
+        rooms: &[RoomCode],
+    ) -> Result<Vec<(RoomCode, u64)>, StorageError> {
+        Ok(self.database.last_seqs(rooms).await?)
     }
 
     /// Waits until everything queued before this call is stored.

@@ -133,7 +133,8 @@ impl TestDatabase {
         }
     }
 
-    async fn postgres(server: &str) -> Self {
+    /// A fresh database on the PostgreSQL server at `server`.
+    pub async fn postgres(server: &str) -> Self {
         let name = format!("hubbub_test_{}", uuid::Uuid::new_v4().simple());
         admin(server, &format!("CREATE DATABASE {name}")).await;
         let mut url = url::Url::parse(server).expect("HUBBUB_TEST_POSTGRES is a URL");
@@ -198,7 +199,7 @@ impl TestDatabase {
     }
 
     /// A connection of the test's own to its database, beside the server's.
-    async fn connect(&self) -> sqlx::AnyConnection {
+    pub async fn connect(&self) -> sqlx::AnyConnection {
         use sqlx::Connection;
         sqlx::any::install_default_drivers();
         sqlx::AnyConnection::connect(&self.url)
@@ -322,16 +323,23 @@ impl TestApp {
 
     /// Joins, or returns the close code and reason the server refused the join with.
     pub async fn try_join(&self, code: &str, query: &str) -> Result<Client, (u16, String)> {
-        let mut socket = self.open(&format!("/ws/{code}?{query}")).await;
-        match next_frame(&mut socket).await {
-            Message::Text(text) => {
-                let welcome: Value = serde_json::from_str(&text).expect("frames are JSON");
-                assert_eq!(welcome["type"], "welcome", "first frame: {welcome}");
-                Ok(Client { socket, welcome })
-            }
-            Message::Close(Some(close)) => Err((u16::from(close.code), close.reason.to_string())),
-            other => panic!("expected a welcome or a close, got {other:?}"),
+        try_join_at(&self.ws_url(&format!("/ws/{code}?{query}"))).await
+    }
+}
+
+/// Joins at a room's WebSocket `url`, or returns the close code and reason of the refusal.
+pub async fn try_join_at(url: &str) -> Result<Client, (u16, String)> {
+    let (mut socket, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("the upgrade succeeds");
+    match next_frame(&mut socket).await {
+        Message::Text(text) => {
+            let welcome: Value = serde_json::from_str(&text).expect("frames are JSON");
+            assert_eq!(welcome["type"], "welcome", "first frame: {welcome}");
+            Ok(Client { socket, welcome })
         }
+        Message::Close(Some(close)) => Err((u16::from(close.code), close.reason.to_string())),
+        other => panic!("expected a welcome or a close, got {other:?}"),
     }
 }
 

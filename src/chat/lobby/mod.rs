@@ -3,6 +3,11 @@
 //! A command changes the pure [`Room`]; what happened is published to the broker and fanned out to
 //! the members connected here, as is whatever the broker delivers from the room's other lobbies. A
 //! message is published first and handed to storage after, so storage never delays delivery.
+//!
+//! In shared mode ([`shared`]) storage numbers messages instead, before anyone hears of them, and
+//! presence in Redis decides names and membership across instances.
+
+mod shared;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,19 +16,23 @@ use std::time::{Duration, Instant};
 
 use actix::{
     Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Context, Handler, Recipient,
-    ResponseFuture, WrapFuture,
+    ResponseActFuture, ResponseFuture, WrapFuture,
 };
 
 use super::fanout::Fanout;
-use super::ids::ConnId;
+use super::ids::{ConnId, ResumeSecret};
 use super::messages::{
-    ApiPost, Close, Describe, Join, Leave, Post, ReadHistory, Rename, Shutdown, ToSession, Typing,
+    ApiPost, Close, Describe, Join, Leave, Post, PostError, ReadHistory, Rename, Shutdown,
+    ToSession, Typing,
 };
+use super::ordering::Reorder;
 use super::protocol::{error_frame, welcome_frame, CloseCode};
 use super::room::{Arrival, Refusal, Room, RoomState, MAX_REPLAY};
 use super::settings::RoomSettings;
-use crate::broker::{Broker, Channel, Delivery};
-use crate::domain::{ChatMessage, ErrorCode, Invalid, RoomCode, RoomEvent, Timestamp};
+use crate::broker::{Broker, Channel, Delivery, Presence};
+use crate::domain::{
+    ChatMessage, DisplayName, ErrorCode, Invalid, RoomCode, RoomEvent, Timestamp, User, UserId,
+};
 use crate::instruments;
 use crate::storage::{Keep, Storage, StorageError};
 
@@ -52,6 +61,16 @@ pub struct Lobby {
     settings: Arc<RoomSettings>,
     unload: Option<Unload>,
     storage: Storage,
+    /// Shared mode's presence of this room across instances; `None` in one process.
+    presence: Option<Presence>,
+    /// Shared mode: messages that arrived ahead of a hole in their seqs.
+    reorder: Reorder,
+    /// Shared mode: a read from storage is filling a hole or catching up.
+    catching_up: bool,
+    /// Shared mode: a check against presence and storage is under way.
+    checking: bool,
+    /// Shared mode: the room's members on other instances have been read from presence once.
+    placed: bool,
     /// Looked up once: `counter!` finds its counter in the recorder's registry (hashing the key under
     /// a lock) on every call, which was 0.3 % of the server's CPU in scenario (a) at one call per message.
     received: metrics::Counter,
@@ -64,6 +83,11 @@ impl Lobby {
         Lobby::create(move |ctx| {
             let channel = wiring.broker.subscribe(&code, ctx.address().recipient());
             Self {
+                presence: channel.presence(),
+                reorder: Reorder::default(),
+                catching_up: false,
+                checking: false,
+                placed: false,
                 settled: Arc::new(AtomicU64::new(state.last_seq)),
                 room: Room::new(code, state, &wiring.settings),
                 fanout: Fanout::default(),
@@ -110,8 +134,14 @@ impl Lobby {
         }
     }
 
-    /// Admits a newcomer or a returning member, or tells them why not.
-    fn admit(&mut self, arrival: Arrival, session: Recipient<ToSession>, older: &[ChatMessage]) {
+    /// Admits a newcomer or a returning member, or tells them why not. Answers who came in, under
+    /// which secret, for shared mode's presence.
+    fn admit(
+        &mut self,
+        arrival: Arrival,
+        session: Recipient<ToSession>,
+        older: &[ChatMessage],
+    ) -> Option<(User, ResumeSecret)> {
         let conn = arrival.conn;
         let admission = match self.room.join(arrival, older, Timestamp::now()) {
             Ok(admission) => admission,
@@ -120,12 +150,17 @@ impl Lobby {
                     Refusal::RoomFull(_) => CloseCode::RoomFull,
                     Refusal::NameTaken(_) => CloseCode::NameTaken,
                 };
-                return session.do_send(ToSession::Close(Close::new(code, refusal.to_string())));
+                session.do_send(ToSession::Close(Close::new(code, refusal.to_string())));
+                return None;
             }
         };
         // The welcome bypasses the backlog bound: it is the first frame and the session's mailbox is empty.
         session.do_send(ToSession::Frame(welcome_frame(&admission.welcome)));
-        let user = admission.welcome.you.id;
+        let admitted = (
+            admission.welcome.you.clone(),
+            admission.welcome.resume.clone(),
+        );
+        let user = admitted.0.id;
         let (joined, replaced) = (admission.joined, admission.replaced);
         if let Some(old) = replaced.and_then(|old| self.fanout.remove(old)) {
             old.do_send(ToSession::Close(Close::new(
@@ -141,6 +176,13 @@ impl Lobby {
         self.fanout.add(conn, session, user);
         self.empty_since = None;
         tracing::debug!(room = %self.room.code(), %conn, %user, "member joined");
+        Some(admitted)
+    }
+
+    /// Admits, and in shared mode tells presence who the secret stands for.
+    fn admitted(&mut self, arrival: Arrival, session: Recipient<ToSession>, older: &[ChatMessage]) {
+        let admitted = self.admit(arrival, session, older);
+        self.remember_admitted(admitted);
     }
 
     /// A member is gone: closed, or evicted as too slow. Returns the `left` to publish, once.
@@ -149,6 +191,9 @@ impl Lobby {
         let left = self.room.depart(conn, Timestamp::now());
         if self.room.is_empty() && self.empty_since.is_none() {
             self.empty_since = Some(Instant::now());
+        }
+        if let (Some(RoomEvent::Left { user, .. }), Some(presence)) = (&left, &self.presence) {
+            shared::forget(presence, user.clone());
         }
         left
     }
@@ -216,27 +261,47 @@ impl Actor for Lobby {
 impl Handler<Delivery> for Lobby {
     type Result = ();
 
-    /// An event from another lobby of this room: every member here hears it.
-    fn handle(&mut self, delivery: Delivery, _ctx: &mut Context<Self>) {
-        self.fan_out(delivery.0);
+    /// An event from another lobby of this room, which every member here hears, or (shared mode)
+    /// a reminder to check the room against presence and storage.
+    fn handle(&mut self, delivery: Delivery, ctx: &mut Context<Self>) {
+        match delivery {
+            Delivery::Event { from, event } => self.receive(from, event, ctx),
+            Delivery::Check(live) => self.check(live, ctx),
+        }
     }
 }
 
 impl Handler<Join> for Lobby {
     type Result = ();
 
-    /// Admits at once when memory holds everything after `since`; otherwise reads the rest from
-    /// storage first, holding the room's other events back so the welcome still comes first.
     fn handle(&mut self, join: Join, ctx: &mut Context<Self>) {
         let arrival = Arrival {
             conn: join.conn,
             name: join.name,
             resume: join.resume,
             since: join.since,
+            known: None,
+            fresh_id: UserId::random(),
         };
         let session = join.session;
+        if let Some(presence) = self.presence.clone() {
+            return self.join_shared(arrival, session, presence, ctx);
+        }
+        self.replay_and_admit(arrival, session, ctx);
+    }
+}
+
+impl Lobby {
+    /// Admits at once when memory holds everything after `since`; otherwise reads the rest from
+    /// storage first, holding the room's other events back so the welcome still comes first.
+    fn replay_and_admit(
+        &mut self,
+        arrival: Arrival,
+        session: Recipient<ToSession>,
+        ctx: &mut Context<Self>,
+    ) {
         let Some(range) = self.room.replay_from_storage(arrival.since) else {
-            return self.admit(arrival, session, &[]);
+            return self.admitted(arrival, session, &[]);
         };
         let (storage, code) = (self.storage.clone(), self.room.code().clone());
         let cutoff = self.room.expiry_cutoff(Timestamp::now());
@@ -251,7 +316,7 @@ impl Handler<Join> for Lobby {
                 tracing::warn!(room = %lobby.room.code(), error = %err, "cannot replay stored history");
                 Vec::new()
             });
-            lobby.admit(arrival, session, &older);
+            lobby.admitted(arrival, session, &older);
         }));
     }
 }
@@ -284,7 +349,10 @@ impl Handler<Leave> for Lobby {
 impl Handler<Post> for Lobby {
     type Result = ();
 
-    fn handle(&mut self, post: Post, _ctx: &mut Context<Self>) {
+    fn handle(&mut self, post: Post, ctx: &mut Context<Self>) {
+        if self.presence.is_some() {
+            return self.post_shared(post.conn, post.text, post.reference, ctx);
+        }
         let stored = self.settled.load(Ordering::Acquire);
         // A post from a connection that is not a member (refused, replaced) has no one to speak for.
         if let Some(message) = self.room.post(
@@ -303,14 +371,32 @@ impl Handler<Post> for Lobby {
 impl Handler<Rename> for Lobby {
     type Result = ();
 
-    fn handle(&mut self, rename: Rename, _ctx: &mut Context<Self>) {
-        match self.room.rename(rename.conn, rename.name, Timestamp::now()) {
-            Ok(Some(renamed)) => self.publish(renamed),
+    fn handle(&mut self, rename: Rename, ctx: &mut Context<Self>) {
+        match self.presence.clone() {
+            Some(presence) => self.rename_shared(rename.conn, rename.name, presence, ctx),
+            None => self.rename_here(rename.conn, rename.name),
+        }
+    }
+}
+
+impl Lobby {
+    /// Renames a member as far as this room knows, or tells them why not.
+    fn rename_here(&mut self, conn: ConnId, name: DisplayName) {
+        match self.room.rename(conn, name, Timestamp::now()) {
+            Ok(Some(renamed)) => {
+                // Shared mode: a resume on another instance comes back under the new name.
+                if let (RoomEvent::Renamed { user, .. }, Some(_)) = (&renamed, &self.presence) {
+                    let member = self.room.local_members().find(|m| m.conn == conn);
+                    let identity = member.map(|m| (user.clone(), m.resume.clone()));
+                    self.remember_admitted(identity);
+                }
+                self.publish(renamed);
+            }
             Ok(None) => {}
             Err(refusal) => {
                 let invalid = Invalid::new(ErrorCode::NameTaken, refusal.to_string());
                 self.fanout
-                    .tell(rename.conn, ToSession::Frame(error_frame(&invalid, None)));
+                    .tell(conn, ToSession::Frame(error_frame(&invalid, None)));
             }
         }
     }
@@ -327,16 +413,33 @@ impl Handler<Typing> for Lobby {
 }
 
 impl Handler<ApiPost> for Lobby {
-    type Result = Result<ChatMessage, Refusal>;
+    type Result = ResponseActFuture<Self, Result<ChatMessage, PostError>>;
 
     fn handle(&mut self, post: ApiPost, _ctx: &mut Context<Self>) -> Self::Result {
-        let stored = self.settled.load(Ordering::Acquire);
-        let message = self
-            .room
-            .post_as(post.name, post.text, Timestamp::now(), stored)?
-            .clone();
-        self.announce(message.clone());
-        Ok(message)
+        let now = Timestamp::now();
+        if self.presence.is_none() {
+            let stored = self.settled.load(Ordering::Acquire);
+            let posted = self
+                .room
+                .post_as(post.name, post.text, now, stored)
+                .cloned()
+                .map_err(PostError::from);
+            if let Ok(message) = &posted {
+                self.announce(message.clone());
+            }
+            return Box::pin(actix::fut::ready(posted));
+        }
+        let draft = match self.room.draft_as(post.name, post.text, now) {
+            Ok(draft) => draft,
+            Err(refusal) => return Box::pin(actix::fut::ready(Err(refusal.into()))),
+        };
+        let storage = self.storage.clone();
+        let append = async move { storage.append(draft).await };
+        Box::pin(append.into_actor(self).map(|appended, lobby, ctx| {
+            let message = appended?;
+            lobby.announce_numbered(message.clone(), ctx);
+            Ok(message)
+        }))
     }
 }
 

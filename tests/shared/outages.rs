@@ -1,0 +1,182 @@
+//! Redis failing under traffic: stopped, emptied, restored from an old snapshot, or cutting off a
+//! subscriber. Seqs come from PostgreSQL, so none of it may lose, double or renumber a message.
+
+use std::time::Duration;
+
+use crate::harness::{check_room, hear, Cluster, Heard};
+use crate::helpers::{eventually, Client};
+
+/// A room with two members on instance 0 and one on instance 1.
+struct Room {
+    code: String,
+    a0: Client,
+    a1: Client,
+    b0: Client,
+    heard: [Heard; 3],
+    sent: usize,
+}
+
+impl Room {
+    async fn open(cluster: &Cluster) -> Self {
+        let code = cluster.create_room(0).await;
+        let a0 = cluster.join(0, &code, "a0").await;
+        let a1 = cluster.join(0, &code, "a1").await;
+        let b0 = cluster.join(1, &code, "b0").await;
+        cluster.wait_for_members(&code, &["a0", "a1", "b0"]).await;
+        Self {
+            code,
+            a0,
+            a1,
+            b0,
+            heard: Default::default(),
+            sent: 0,
+        }
+    }
+
+    /// Each sender says `count` messages; then every member hears everything sent so far.
+    async fn talk(&mut self, count: usize) {
+        for n in 0..count {
+            self.a0.say(&format!("a0 {}", self.sent + n)).await;
+            self.b0.say(&format!("b0 {}", self.sent + n)).await;
+        }
+        self.sent += count;
+        let total = self.sent * 2;
+        let patience = Duration::from_secs(15);
+        let [h0, h1, h2] = &mut self.heard;
+        hear(&mut self.a0, h0, "a0", total, patience).await;
+        hear(&mut self.a1, h1, "a1", total, patience).await;
+        hear(&mut self.b0, h2, "b0", total, patience).await;
+    }
+
+    async fn check(&self, cluster: &Cluster) {
+        check_room(&cluster.database, &self.code, &self.heard).await;
+        for heard in &self.heard {
+            assert_eq!(heard.messages.len(), self.sent * 2);
+        }
+    }
+}
+
+async fn ready(cluster: &Cluster, on: usize) -> bool {
+    let url = format!("{}/readyz", cluster.instance(on).url);
+    reqwest::get(url)
+        .await
+        .is_ok_and(|r| r.status().is_success())
+}
+
+async fn redis_up_metric(cluster: &Cluster, on: usize) -> String {
+    let url = format!("{}/metrics", cluster.instance(on).url);
+    let text = reqwest::get(url)
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    text.lines()
+        .find(|line| line.starts_with("hubbub_redis_up"))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL and redis-server; run by .ci/run"]
+async fn a_redis_outage_keeps_rooms_going_and_loses_nothing_when_it_is_back() {
+    let mut cluster = Cluster::start(2).await;
+    let mut room = Room::open(&cluster).await;
+    room.talk(5).await;
+
+    cluster.redis.kill();
+    eventually("instance 0 says Redis is down", || async {
+        (!ready(&cluster, 0).await).then_some(())
+    })
+    .await;
+    assert_eq!(redis_up_metric(&cluster, 0).await, "hubbub_redis_up 0");
+    // Posting still works and is stored; members still hear everything, in order, from storage.
+    room.talk(10).await;
+    let started = tokio::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(5) {
+        room.talk(1).await;
+    }
+
+    cluster.redis.restart().await;
+    for on in 0..2 {
+        eventually("the instance is ready again", || async {
+            ready(&cluster, on).await.then_some(())
+        })
+        .await;
+    }
+    assert_eq!(redis_up_metric(&cluster, 1).await, "hubbub_redis_up 1");
+    cluster
+        .wait_for_members(&room.code, &["a0", "a1", "b0"])
+        .await;
+    room.talk(5).await;
+    room.check(&cluster).await;
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL and redis-server; run by .ci/run"]
+async fn a_flushed_redis_and_one_restored_from_an_old_snapshot_renumber_nothing() {
+    let mut cluster = Cluster::start(2).await;
+    let mut room = Room::open(&cluster).await;
+    room.talk(5).await;
+    // A snapshot with the room's presence as it is now.
+    assert_eq!(cluster.redis.cli(&["SAVE"]), "OK");
+    let _late = cluster.join(1, &room.code, "late").await;
+    cluster
+        .wait_for_members(&room.code, &["a0", "a1", "b0", "late"])
+        .await;
+
+    assert_eq!(cluster.redis.cli(&["FLUSHALL"]), "OK");
+    room.talk(5).await;
+    // Presence is rebuilt by the instances that hold it.
+    eventually("presence is registered again", || async {
+        let members = cluster
+            .redis
+            .cli(&["HLEN", &format!("hubbub:{{{}}}:members", room.code)]);
+        (members == "4").then_some(())
+    })
+    .await;
+
+    // Back to the snapshot: it lacks `late` and knows nothing of the messages since.
+    cluster.redis.kill();
+    cluster.redis.restart().await;
+    room.talk(5).await;
+    cluster
+        .wait_for_members(&room.code, &["a0", "a1", "b0", "late"])
+        .await;
+    eventually("presence has everyone again", || async {
+        let members = cluster
+            .redis
+            .cli(&["HLEN", &format!("hubbub:{{{}}}:members", room.code)]);
+        (members == "4").then_some(())
+    })
+    .await;
+    room.talk(5).await;
+    room.check(&cluster).await;
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL and redis-server; run by .ci/run"]
+async fn a_subscriber_cut_off_by_redis_resubscribes_and_catches_up() {
+    let cluster = Cluster::start(2).await;
+    let mut room = Room::open(&cluster).await;
+    room.talk(5).await;
+    let killed: u32 = cluster
+        .redis
+        .cli(&["CLIENT", "KILL", "TYPE", "pubsub"])
+        .parse()
+        .expect("a count of clients killed");
+    assert!(
+        killed >= 2,
+        "both instances' subscriptions were cut, not {killed}"
+    );
+    // Sent at once, some into the moment before the resubscription: none may be missed.
+    room.talk(10).await;
+    eventually("both instances subscribe again", || async {
+        let channel = format!("hubbub:{{{}}}:events", room.code);
+        let count = cluster.redis.cli(&["PUBSUB", "NUMSUB", &channel]);
+        (count.lines().last() == Some("2")).then_some(())
+    })
+    .await;
+    room.talk(5).await;
+    room.check(&cluster).await;
+}
