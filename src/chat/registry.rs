@@ -124,10 +124,13 @@ impl Registry {
         if let Some(lobby) = rooms.get(code) {
             return Ok(Some(lobby.clone()));
         }
+        // In shared mode another instance may have stored more between the two reads: the room
+        // goes on from the newest message it holds, or it would number that one again.
+        let newest = recent.last().map_or(0, |m| m.seq);
         let state = RoomState {
             created_at: stored.created_at,
             recent,
-            last_seq: stored.last_seq,
+            last_seq: stored.last_seq.max(newest),
             lifetime: stored.lifetime,
         };
         let lobby = Lobby::start(code.clone(), state, self.wiring(code));

@@ -713,6 +713,10 @@ mod tests {
         Timestamp::from_millis(Timestamp::now().as_millis() + seconds * 1_000).unwrap()
     }
 
+    fn member_names<'a>(welcome: &Welcome<'a>) -> Vec<&'a str> {
+        welcome.members.iter().map(|u| u.name.as_str()).collect()
+    }
+
     fn seqs(welcome: &Welcome<'_>) -> Vec<u64> {
         welcome.history.iter().map(|m| m.seq).collect()
     }
@@ -724,12 +728,7 @@ mod tests {
         let admission = room
             .join(arrival(ConnId::random(), "bob"), &[], Timestamp::now())
             .unwrap();
-        let names: Vec<&str> = admission
-            .welcome
-            .members
-            .iter()
-            .map(|u| u.name.as_str())
-            .collect();
+        let names = member_names(&admission.welcome);
         assert_eq!(names, ["ann", "bob"]);
         assert!(
             matches!(&admission.joined, Some(RoomEvent::Joined { user, .. }) if user.name.as_str() == "bob")
@@ -1017,6 +1016,139 @@ mod tests {
             "storage's report of the same is not news"
         );
         assert_eq!(room.expired(3), Some(RoomEvent::Expired { through_seq: 3 }));
+    }
+
+    fn elsewhere() -> InstanceId {
+        InstanceId::from("other".to_owned())
+    }
+
+    fn user(who: &str) -> User {
+        User {
+            id: UserId::random(),
+            name: name(who),
+        }
+    }
+
+    #[test]
+    fn members_on_other_instances_are_listed_counted_and_hold_their_names() {
+        let mut room = room_with(2, 100, 0);
+        let bob = user("bob");
+        assert!(matches!(
+            room.arrive_remote(bob.clone(), elsewhere(), Timestamp::now()),
+            Remote::Joined(RoomEvent::Joined { .. })
+        ));
+        assert_eq!(
+            room.arrive_remote(bob.clone(), elsewhere(), Timestamp::now()),
+            Remote::Known
+        );
+        assert_eq!(
+            room.join(arrival(ConnId::random(), "BOB"), &[], Timestamp::now())
+                .err(),
+            Some(Refusal::NameTaken(name("BOB")))
+        );
+        let admission = room
+            .join(arrival(ConnId::random(), "ann"), &[], Timestamp::now())
+            .unwrap();
+        let names = member_names(&admission.welcome);
+        assert_eq!(names, ["bob", "ann"]);
+        assert_eq!(
+            room.join(arrival(ConnId::random(), "cy"), &[], Timestamp::now())
+                .err(),
+            Some(Refusal::RoomFull(2)),
+            "the limit counts members everywhere"
+        );
+        assert!(!room.is_empty());
+    }
+
+    #[test]
+    fn a_remote_member_leaves_only_from_the_instance_the_room_has_them_on() {
+        let mut room = room();
+        let bob = user("bob");
+        room.arrive_remote(bob.clone(), elsewhere(), Timestamp::now());
+        let third = InstanceId::from("third".to_owned());
+        assert_eq!(room.depart_remote(bob.id, &third, Timestamp::now()), None);
+        assert!(matches!(
+            room.depart_remote(bob.id, &elsewhere(), Timestamp::now()),
+            Some(RoomEvent::Left { .. })
+        ));
+        assert_eq!(room.describe().members, []);
+    }
+
+    #[test]
+    fn news_of_a_remote_members_new_name_is_a_rename() {
+        let mut room = room();
+        let mut bob = user("bob");
+        room.arrive_remote(bob.clone(), elsewhere(), Timestamp::now());
+        bob.name = name("rob");
+        assert!(matches!(
+            room.arrive_remote(bob, elsewhere(), Timestamp::now()),
+            Remote::Renamed(RoomEvent::Renamed { old_name, .. }) if old_name.as_str() == "bob"
+        ));
+        join(&mut room, "bob");
+    }
+
+    #[test]
+    fn a_member_here_who_resumed_elsewhere_moves_without_a_left_and_may_resume_here_again() {
+        let mut room = room();
+        let (conn, id, secret) = join(&mut room, "ann");
+        let ann = User {
+            id,
+            name: name("ann"),
+        };
+        assert_eq!(
+            room.arrive_remote(ann, elsewhere(), Timestamp::now()),
+            Remote::Moved(conn)
+        );
+        assert!(room.is_empty());
+        assert_eq!(room.describe().members.len(), 1);
+        let back = room
+            .join(
+                resuming(ConnId::random(), "x", &secret, None),
+                &[],
+                Timestamp::now(),
+            )
+            .unwrap();
+        assert_eq!(back.welcome.you.id, id);
+        assert_eq!(back.welcome.members.len(), 1, "moved back, not doubled");
+    }
+
+    #[test]
+    fn an_identity_known_from_another_instance_resumes_here_under_its_id_and_name() {
+        let mut room = room();
+        let secret = ResumeSecret::generate();
+        let ann = user("ann");
+        let admission = room
+            .join(
+                Arrival {
+                    known: Some(ann.clone()),
+                    ..resuming(ConnId::random(), "other", &secret, None)
+                },
+                &[],
+                Timestamp::now(),
+            )
+            .unwrap();
+        assert_eq!(admission.welcome.you, &ann);
+        assert_eq!(admission.welcome.resume, &secret);
+    }
+
+    #[test]
+    fn messages_numbered_elsewhere_are_recorded_in_turn_and_a_gap_may_be_skipped() {
+        let mut room = room();
+        let (ann, _, _) = join(&mut room, "ann");
+        let mut draft = room
+            .draft(
+                ann,
+                MessageText::parse("hi").unwrap(),
+                None,
+                Timestamp::now(),
+            )
+            .expect("a member may post");
+        assert_eq!(draft.seq, 0, "a draft has no seq yet");
+        draft.seq = 1;
+        room.record(draft);
+        assert_eq!(room.last_seq(), 1);
+        room.skip_to(5);
+        assert_eq!(room.last_seq(), 4);
     }
 
     #[test]

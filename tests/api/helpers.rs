@@ -494,7 +494,12 @@ impl Binary {
         Self {
             process: Some(process),
             url,
-            http: reqwest::Client::new(),
+            // Idle connections are dropped before the server's keep-alive (5 s) closes them: reusing one
+            // the server is closing that moment fails the request.
+            http: reqwest::Client::builder()
+                .pool_idle_timeout(Duration::from_secs(2))
+                .build()
+                .expect("an HTTP client"),
         }
     }
 

@@ -11,3 +11,4 @@ mod helpers;
 mod membership;
 mod numbering;
 mod outages;
+mod restarts;

@@ -180,3 +180,49 @@ async fn a_subscriber_cut_off_by_redis_resubscribes_and_catches_up() {
     room.talk(5).await;
     room.check(&cluster).await;
 }
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL and redis-server; run by .ci/run"]
+async fn one_name_given_out_on_two_instances_during_an_outage_is_settled_for_the_earlier() {
+    let mut cluster = Cluster::start(2).await;
+    let code = cluster.create_room(0).await;
+    let mut watcher = cluster.join(0, &code, "watcher").await;
+    cluster.redis.kill();
+    eventually("both instances see Redis down", || async {
+        (!ready(&cluster, 0).await && !ready(&cluster, 1).await).then_some(())
+    })
+    .await;
+    let mut first = cluster.join(0, &code, "ann").await;
+    watcher.expect("joined").await;
+    let mut second = cluster.join(1, &code, "ANN").await;
+    cluster.redis.restart().await;
+
+    // The later join is told, and leaves; the earlier keeps the name everywhere.
+    let (close, reason) = second.expect_close().await;
+    assert_eq!(close, 4409);
+    assert!(reason.contains("someone else took this name"), "{reason}");
+    cluster.wait_for_members(&code, &["ann", "watcher"]).await;
+    // Nobody here heard of the other `ann` at all.
+    first.expect_nothing_before(&mut watcher).await;
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL and redis-server; run by .ci/run"]
+async fn a_postgresql_outage_refuses_posts_without_using_up_a_seq() {
+    let cluster = Cluster::start(2).await;
+    let mut room = Room::open(&cluster).await;
+    room.talk(3).await;
+
+    let outage = cluster.database.block_writes().await;
+    room.a0
+        .send(serde_json::json!({ "type": "message", "text": "lost", "ref": "r1" }))
+        .await;
+    let refused = room.a0.expect("error").await;
+    assert_eq!(refused["code"], "storage_unavailable");
+    assert_eq!(refused["ref"], "r1");
+    outage.end().await;
+
+    // Service resumes where it was: the refused post took no seq.
+    room.talk(3).await;
+    room.check(&cluster).await;
+}

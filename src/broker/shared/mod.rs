@@ -32,6 +32,13 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 const CONNECTION_TIMEOUT: Duration = Duration::from_secs(1);
 /// The most publishes sent in one pipeline.
 const MAX_PIPELINE: usize = 512;
+/// A publish that waited this long (Redis was reconnecting) is dropped rather than sent late: a
+/// `joined` sent seconds after the fact may no longer be true, and the checks that follow an
+/// outage bring every lobby up to date from presence and storage.
+const STALE_PUBLISH: Duration = Duration::from_secs(1);
+
+/// A publish waiting to be sent: channel, payload, and when it was queued.
+struct Outgoing(String, String, std::time::Instant);
 
 /// What crosses Redis for each event: who published it, and the event.
 #[derive(Serialize, Deserialize)]
@@ -55,7 +62,7 @@ struct Shared {
     topics: Mutex<Topics>,
     next_id: AtomicU64,
     /// Publishes, in order, to the one task that sends them.
-    outbox: mpsc::UnboundedSender<(String, String)>,
+    outbox: mpsc::UnboundedSender<Outgoing>,
     /// Subscribe (true) and unsubscribe requests, in order, to the task that makes them.
     subscriptions: mpsc::UnboundedSender<(RoomCode, bool)>,
     /// Whether the last command reached Redis; changes are logged once each.
@@ -213,16 +220,21 @@ impl RedisBroker {
     }
 
     /// Sends publishes in order, pipelined: whatever queued while the last pipeline ran goes in the next.
-    async fn publish_all(self, mut outgoing: mpsc::UnboundedReceiver<(String, String)>) {
+    async fn publish_all(self, mut outgoing: mpsc::UnboundedReceiver<Outgoing>) {
         let mut batch = Vec::new();
         let mut connection = self.shared.commands.clone();
         while outgoing.recv_many(&mut batch, MAX_PIPELINE).await > 0 {
             let mut pipe = redis::pipe();
-            for (channel, payload) in batch.drain(..) {
-                pipe.publish(channel, payload).ignore();
+            for Outgoing(channel, payload, queued) in batch.drain(..) {
+                if queued.elapsed() < STALE_PUBLISH {
+                    pipe.publish(channel, payload).ignore();
+                }
             }
             // Lost publishes are found again: a lobby fills holes and checks storage's last seq.
-            let sent: redis::RedisResult<()> = pipe.query_async(&mut connection).await;
+            // Given up on after a while, so a reconnection does not send them late.
+            let sent = tokio::time::timeout(STALE_PUBLISH, pipe.query_async::<()>(&mut connection))
+                .await
+                .unwrap_or_else(|_| Err(timed_out()));
             self.saw(&sent);
         }
     }
@@ -310,11 +322,11 @@ impl Subscription {
         };
         // Typed values of strings, numbers and timestamps: encoding cannot fail.
         if let Ok(payload) = serde_json::to_string(&envelope) {
-            let _ = self
-                .broker
-                .shared
-                .outbox
-                .send((self.channel.clone(), payload));
+            let _ = self.broker.shared.outbox.send(Outgoing(
+                self.channel.clone(),
+                payload,
+                std::time::Instant::now(),
+            ));
         }
         event
     }
@@ -340,6 +352,10 @@ impl Drop for Subscription {
             }
         }
     }
+}
+
+fn timed_out() -> redis::RedisError {
+    redis::RedisError::from((redis::ErrorKind::Io, "Redis did not answer in time"))
 }
 
 /// The channel of a room's events; `{CODE}` is the hash tag that keeps a room's keys in one slot.

@@ -180,9 +180,15 @@ impl Lobby {
     }
 
     /// Admits, and in shared mode tells presence who the secret stands for.
-    fn admitted(&mut self, arrival: Arrival, session: Recipient<ToSession>, older: &[ChatMessage]) {
+    fn admitted(
+        &mut self,
+        arrival: Arrival,
+        session: Recipient<ToSession>,
+        older: &[ChatMessage],
+        claimed: Option<User>,
+    ) {
         let admitted = self.admit(arrival, session, older);
-        self.remember_admitted(admitted);
+        self.remember_admitted(admitted, claimed);
     }
 
     /// A member is gone: closed, or evicted as too slow. Returns the `left` to publish, once.
@@ -287,21 +293,23 @@ impl Handler<Join> for Lobby {
         if let Some(presence) = self.presence.clone() {
             return self.join_shared(arrival, session, presence, ctx);
         }
-        self.replay_and_admit(arrival, session, ctx);
+        self.replay_and_admit(arrival, session, None, ctx);
     }
 }
 
 impl Lobby {
     /// Admits at once when memory holds everything after `since`; otherwise reads the rest from
     /// storage first, holding the room's other events back so the welcome still comes first.
+    /// `claimed` is the identity shared mode's presence admitted, given back if the room refuses.
     fn replay_and_admit(
         &mut self,
         arrival: Arrival,
         session: Recipient<ToSession>,
+        claimed: Option<User>,
         ctx: &mut Context<Self>,
     ) {
         let Some(range) = self.room.replay_from_storage(arrival.since) else {
-            return self.admitted(arrival, session, &[]);
+            return self.admitted(arrival, session, &[], claimed);
         };
         let (storage, code) = (self.storage.clone(), self.room.code().clone());
         let cutoff = self.room.expiry_cutoff(Timestamp::now());
@@ -316,7 +324,7 @@ impl Lobby {
                 tracing::warn!(room = %lobby.room.code(), error = %err, "cannot replay stored history");
                 Vec::new()
             });
-            lobby.admitted(arrival, session, &older);
+            lobby.admitted(arrival, session, &older, claimed);
         }));
     }
 }
@@ -388,7 +396,7 @@ impl Lobby {
                 if let (RoomEvent::Renamed { user, .. }, Some(_)) = (&renamed, &self.presence) {
                     let member = self.room.local_members().find(|m| m.conn == conn);
                     let identity = member.map(|m| (user.clone(), m.resume.clone()));
-                    self.remember_admitted(identity);
+                    self.remember_admitted(identity, None);
                 }
                 self.publish(renamed);
             }

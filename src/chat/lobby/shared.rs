@@ -47,10 +47,14 @@ fn remember(presence: &Presence, secret: &ResumeSecret, user: User) {
 }
 
 /// What a join learnt from presence and storage before the room decides.
+#[derive(Default)]
 struct Prepared {
     known: Option<User>,
     /// Someone on a live instance holds the name.
     holder: Option<UserId>,
+    /// The identity presence now has in the room on this instance: to be taken out again if the
+    /// room refuses the join after all (it is full).
+    claimed: Option<User>,
     /// Messages this lobby had not yet heard of and the client has: read before admitting.
     missed: Vec<ChatMessage>,
     /// The room's presence, for a lobby that has not read it yet: the welcome lists everyone.
@@ -73,10 +77,12 @@ impl Lobby {
             .resume
             .as_ref()
             .is_some_and(|secret| self.room.is_connected(secret));
-        if connected || !presence.is_up() {
-            // A takeover keeps its name; without Redis, names are settled when it is back.
-            return self.replay_and_admit(arrival, session, ctx);
+        if connected {
+            // A takeover keeps its name.
+            return self.replay_and_admit(arrival, session, None, ctx);
         }
+        // Without Redis, the join goes by this instance's word; names are settled when it is back.
+        let presence = presence.is_up().then_some(presence);
         let departed = arrival
             .resume
             .as_ref()
@@ -88,41 +94,38 @@ impl Lobby {
             .filter(|_| departed.is_none())
             .map(ResumeSecret::fingerprint);
         let last = self.room.last_seq();
-        let behind = arrival.since.filter(|since| *since > last).is_some();
+        let behind = arrival.since.is_some_and(|since| since > last);
         let (storage, code) = (self.storage.clone(), self.room.code().clone());
         let cutoff = self.room.expiry_cutoff(Timestamp::now());
         let (fresh_id, name) = (arrival.fresh_id, arrival.name.clone());
         let (placed, started) = (self.placed, Timestamp::now());
         let prepare = async move {
-            let entries = if placed {
-                None
-            } else {
-                presence.members().await.ok()
-            };
-            let known = match &fingerprint {
-                Some(fingerprint) => presence.identity(fingerprint).await.ok().flatten(),
-                None => None,
-            };
-            let user = departed
-                .or_else(|| known.clone())
-                .unwrap_or(User { id: fresh_id, name });
-            let entry = presence.entry(user, Timestamp::now());
-            // Unreachable just now: admitted on this instance's word, settled when Redis is back.
-            let holder = presence.claim(&entry, None).await.ok().flatten();
-            let missed = if behind {
-                storage
+            let mut prepared = Prepared::default();
+            if let Some(presence) = presence {
+                if !placed {
+                    prepared.entries = presence.members().await.ok();
+                }
+                if let Some(fingerprint) = &fingerprint {
+                    prepared.known = presence.identity(fingerprint).await.ok().flatten();
+                }
+                let user = departed
+                    .or_else(|| prepared.known.clone())
+                    .unwrap_or(User { id: fresh_id, name });
+                let entry = presence.entry(user, Timestamp::now());
+                match presence.claim(&entry, None).await {
+                    Ok(None) => prepared.claimed = Some(entry.user),
+                    Ok(Some(holder)) => prepared.holder = Some(holder),
+                    // Unreachable just now: admitted on this instance's word, settled later.
+                    Err(_) => {}
+                }
+            }
+            if behind {
+                prepared.missed = storage
                     .messages(&code, (last, u64::MAX), cutoff, MAX_REPLAY, Keep::Oldest)
                     .await
-                    .unwrap_or_default()
-            } else {
-                Vec::new()
-            };
-            Prepared {
-                known,
-                holder,
-                missed,
-                entries,
+                    .unwrap_or_default();
             }
+            prepared
         };
         ctx.wait(prepare.into_actor(self).map(move |prepared, lobby, ctx| {
             if prepared.holder.is_some() {
@@ -140,7 +143,7 @@ impl Lobby {
                 lobby.offer(message, ctx);
             }
             arrival.known = prepared.known;
-            lobby.replay_and_admit(arrival, session, ctx);
+            lobby.replay_and_admit(arrival, session, prepared.claimed, ctx);
         }));
     }
 
@@ -242,6 +245,9 @@ impl Lobby {
 
     fn deliver_in_order(&mut self, ready: Vec<ChatMessage>) {
         for message in ready {
+            // Numbered by storage, so stored: the lobby may unload once idle.
+            self.settled
+                .fetch_max(message.seq, std::sync::atomic::Ordering::Release);
             let message = self.room.record(message).clone();
             self.fan_out(RoomEvent::Message(message));
         }
@@ -277,6 +283,9 @@ impl Lobby {
             if complete {
                 // What storage lacks below `before` is gone (expired): numbering goes on after it.
                 lobby.room.skip_to(before);
+                lobby
+                    .settled
+                    .fetch_max(before - 1, std::sync::atomic::Ordering::Release);
                 let ready = lobby.reorder.ready(lobby.room.last_seq());
                 lobby.deliver_in_order(ready);
             }
@@ -301,8 +310,19 @@ impl Lobby {
         let now = Timestamp::now();
         match event {
             RoomEvent::Message(message) => self.offer(message, ctx),
-            RoomEvent::Joined { user, .. } | RoomEvent::Renamed { user, .. } => {
-                self.place_remote(user, from, now);
+            RoomEvent::Joined { user, ts } | RoomEvent::Renamed { user, ts, .. } => {
+                // Only after an outage can a name here be given out there too: the earlier keeps it.
+                let entry = Entry {
+                    user,
+                    instance: from,
+                    since: ts.as_millis(),
+                };
+                if let Some(presence) = self.presence.clone() {
+                    if self.outranked_here(&entry, &presence) {
+                        return;
+                    }
+                }
+                self.place_remote(entry.user, entry.instance, now);
             }
             RoomEvent::Left { user, .. } => {
                 if let Some(left) = self.room.depart_remote(user.id, &from, now) {
@@ -399,9 +419,10 @@ impl Lobby {
                 self.fan_out(left);
             }
         }
-        // In presence but unheard of here (a lost publish, a Redis outage): they joined.
+        // In presence but unheard of here (a lost publish, a Redis outage): they joined, unless
+        // they lose their name to a member here, and are about to be told so.
         for entry in elsewhere.values() {
-            if !self.knows_remote(entry) {
+            if !self.knows_remote(entry) && !self.outranked_here(entry, &presence) {
                 self.place_remote(entry.user.clone(), entry.instance.clone(), now);
             }
         }
@@ -413,6 +434,18 @@ impl Lobby {
             });
         }
         self.register_members(entries, live, &presence, read_at);
+    }
+
+    /// Whether a member here holds `entry`'s name with the better claim to it.
+    fn outranked_here(&self, entry: &Entry, presence: &Presence) -> bool {
+        let key = entry.user.name.key();
+        self.room.local_members().any(|member| {
+            *member.key == key
+                && member.user.id != entry.user.id
+                && presence
+                    .entry(member.user.clone(), member.since)
+                    .outranks(entry)
+        })
     }
 
     fn knows_remote(&self, entry: &Entry) -> bool {
@@ -485,10 +518,20 @@ impl Lobby {
         }
     }
 
-    /// The member's identity is known to presence now, for a resume on another instance.
-    pub(super) fn remember_admitted(&self, admitted: Option<(User, ResumeSecret)>) {
-        if let (Some((user, secret)), Some(presence)) = (admitted, &self.presence) {
-            remember(presence, &secret, user);
+    /// The member's identity is known to presence now, for a resume on another instance; a join
+    /// the room refused after its name was claimed gives the claim back.
+    pub(super) fn remember_admitted(
+        &self,
+        admitted: Option<(User, ResumeSecret)>,
+        claimed: Option<User>,
+    ) {
+        let Some(presence) = &self.presence else {
+            return;
+        };
+        match (admitted, claimed) {
+            (Some((user, secret)), _) => remember(presence, &secret, user),
+            (None, Some(claimed)) => forget(presence, claimed),
+            (None, None) => {}
         }
     }
 }
