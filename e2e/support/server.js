@@ -20,15 +20,15 @@ export function freePort() {
 }
 
 /**
- * Starts a server with its own SQLite database. A restart passes the previous server's `port` and
- * `database` (a directory) to come back at the same address with the same rooms.
+ * Starts a server with its own SQLite database, or on `databaseUrl`. A restart passes the previous
+ * server's `port` and `database` (a directory) to come back at the same address with the same rooms.
  */
-export async function startServer(flags = [], { port, database } = {}) {
+export async function startServer(flags = [], { port, database, databaseUrl } = {}) {
   port ??= await freePort();
   database ??= mkdtempSync(join(tmpdir(), "hubbub-e2e-"));
   const args = [
     "--host", "127.0.0.1", "--port", String(port), "--log-level", "warn",
-    "--database-url", `sqlite:${join(database, "hubbub.db")}`, ...flags,
+    "--database-url", databaseUrl ?? `sqlite:${join(database, "hubbub.db")}`, ...flags,
   ];
   const child = spawn(BINARY, args, { cwd: tmpdir(), stdio: ["ignore", "inherit", "inherit"] });
   const url = `http://127.0.0.1:${port}`;
@@ -47,10 +47,16 @@ export async function startServer(flags = [], { port, database } = {}) {
     url,
     port,
     database,
+    /** Kills it as a power cut would: no goodbye to anyone. */
+    async kill() {
+      child.kill("SIGKILL");
+      await new Promise((done) => (child.exitCode !== null || child.signalCode !== null ? done() : child.once("exit", done)));
+      rmSync(database, { recursive: true, force: true });
+    },
     /** Stops with SIGTERM, as a container runtime does; `keep` leaves the database for a restart. */
     async stop({ keep = false } = {}) {
       child.kill("SIGTERM");
-      await new Promise((done) => (child.exitCode !== null ? done() : child.once("exit", done)));
+      await new Promise((done) => (child.exitCode !== null || child.signalCode !== null ? done() : child.once("exit", done)));
       if (!keep) rmSync(database, { recursive: true, force: true });
     },
   };
