@@ -18,6 +18,10 @@ pub struct LoadArgs {
     /// The server's base URL.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub url: String,
+    /// More instances of the same shared-mode deployment: each room's clients are spread over
+    /// `--url` and these in turn, its sender on `--url`.
+    #[arg(long)]
+    pub also_url: Vec<String>,
     /// WebSocket clients to open.
     #[arg(long, default_value_t = 1_000)]
     pub clients: usize,
@@ -47,13 +51,16 @@ pub struct LoadArgs {
     /// which has none).
     #[arg(long)]
     pub no_room_api: bool,
-    /// The server's process id, to measure its CPU time and memory.
+    /// The server's process ids, to measure their CPU time (each, and in all) and the first's memory.
     #[arg(long)]
-    pub server_pid: Option<u32>,
+    pub server_pid: Vec<u32>,
     /// Also print the report as one JSON object on the last line.
     #[arg(long)]
     pub json: bool,
 }
+
+/// Clients with their number in the plan.
+type Numbered = Vec<(usize, Client)>;
 
 /// How long after the senders stop the bench waits for messages still in flight.
 const DRAIN: Duration = Duration::from_secs(2);
@@ -68,10 +75,21 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
         args.senders_per_room <= args.clients / args.rooms,
         "more senders per room than clients in a room"
     );
-    let server = args.server_pid.map(ServerStats::new).transpose()?;
-    let memory_before = server.as_ref().map(ServerStats::rss_bytes).transpose()?;
+    let processes = args
+        .server_pid
+        .iter()
+        .map(|pid| ServerStats::new(*pid))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let server = processes.first();
+    let memory_before = server.map(ServerStats::rss_bytes).transpose()?;
 
-    let server_address = socket_address(&args.url)?;
+    let urls: Vec<&str> = std::iter::once(args.url.as_str())
+        .chain(args.also_url.iter().map(String::as_str))
+        .collect();
+    let addresses = urls
+        .iter()
+        .map(|url| socket_address(url))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let rooms = if args.no_room_api {
         (0..args.rooms).map(|room| format!("ROOM{room}")).collect()
     } else {
@@ -83,9 +101,11 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
     let send_period = send_period(&args);
 
     let connect_started = Instant::now();
+    // Client i is in room i % rooms, the (i / rooms)th there; the first of each room sends.
+    let instance = |i: usize| (i / args.rooms) % urls.len();
     let plans = (0..args.clients).map(|i| ClientPlan {
-        url: ws_url(&args.url, &rooms[i % args.rooms], i),
-        server: server_address,
+        url: ws_url(urls[instance(i)], &rooms[i % args.rooms], i),
+        server: addresses[instance(i)],
         source: IpAddr::V4(Ipv4Addr::new(
             127,
             0,
@@ -98,10 +118,13 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
         offset: send_period.mul_f64(i as f64 / (args.rooms * args.senders_per_room) as f64),
         text_bytes: args.text_bytes,
     });
-    let connected: Vec<Client> = stream::iter(plans)
-        .map(|plan| Client::connect(plan, Arc::clone(&counters), epoch, phase_rx.clone()))
+    let connected: Numbered = stream::iter(plans.enumerate())
+        .map(|(i, plan)| {
+            let client = Client::connect(plan, Arc::clone(&counters), epoch, phase_rx.clone());
+            async move { (i, client.await) }
+        })
         .buffer_unordered(args.connect_concurrency)
-        .filter_map(|client| async move { client.ok() })
+        .filter_map(|(i, client)| async move { client.ok().map(|client| (i, client)) })
         .collect()
         .await;
     let connect_seconds = connect_started.elapsed().as_secs_f64();
@@ -110,9 +133,15 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
         "no client could connect to {}",
         args.url
     );
-    let memory_connected = server.as_ref().map(ServerStats::rss_bytes).transpose()?;
+    let memory_connected = server.map(ServerStats::rss_bytes).transpose()?;
 
-    let cpu_before = server.as_ref().map(ServerStats::cpu_seconds).transpose()?;
+    let cpu_of = |processes: &[ServerStats]| {
+        processes
+            .iter()
+            .map(ServerStats::cpu_seconds)
+            .collect::<anyhow::Result<Vec<f64>>>()
+    };
+    let cpu_before = cpu_of(&processes)?;
     let sending = Instant::now();
     phase_tx.send_replace(Phase::Sending);
     tokio::time::sleep(args.duration).await;
@@ -121,7 +150,12 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
     if args.rate > 0 {
         tokio::time::sleep(DRAIN).await;
     }
-    let cpu_after = server.as_ref().map(ServerStats::cpu_seconds).transpose()?;
+    let cpu_after = cpu_of(&processes)?;
+    let process_cpu_seconds: Vec<f64> = cpu_after
+        .iter()
+        .zip(&cpu_before)
+        .map(|(after, before)| after - before)
+        .collect();
     phase_tx.send_replace(Phase::Done);
     let storage = if args.no_room_api {
         None
@@ -130,8 +164,15 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
     };
 
     let clients_open = connected.len();
-    let histograms =
-        futures_util::future::join_all(connected.into_iter().map(Client::finish)).await;
+    // Clients on another instance than their room's sender, and the rest.
+    let (cross, local): (Numbered, Numbered) =
+        connected.into_iter().partition(|(i, _)| instance(*i) != 0);
+    let finish = |clients: Numbered| {
+        futures_util::future::join_all(clients.into_iter().map(|(_, c)| c.finish()))
+    };
+    let cross_histograms = finish(cross).await;
+    let mut histograms = finish(local).await;
+    histograms.extend(cross_histograms.iter().cloned());
     let report = Report::new(report::Inputs {
         clients: args.clients,
         clients_open,
@@ -146,13 +187,14 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
         send_seconds,
         counters: &counters,
         histograms,
-        server_cpu_seconds: cpu_before
-            .zip(cpu_after)
-            .map(|(before, after)| after - before),
-        server_memory: server
-            .as_ref()
-            .map(ServerStats::peak_rss_bytes)
-            .transpose()?,
+        cross_histograms,
+        server_cpu_seconds: (!processes.is_empty()).then(|| process_cpu_seconds.iter().sum()),
+        process_cpu_seconds: if processes.len() > 1 {
+            process_cpu_seconds
+        } else {
+            Vec::new()
+        },
+        server_memory: server.map(ServerStats::peak_rss_bytes).transpose()?,
         memory_before,
         memory_connected,
         storage,

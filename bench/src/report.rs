@@ -18,7 +18,11 @@ pub struct Inputs<'a> {
     pub send_seconds: f64,
     pub counters: &'a Counters,
     pub histograms: Vec<Option<Histogram<u64>>>,
+    /// Of those, the clients on another instance than their room's sender (shared mode).
+    pub cross_histograms: Vec<Option<Histogram<u64>>>,
     pub server_cpu_seconds: Option<f64>,
+    /// Each measured process's share of `server_cpu_seconds`: the instances, then Redis.
+    pub process_cpu_seconds: Vec<f64>,
     pub server_memory: Option<u64>,
     pub memory_before: Option<u64>,
     pub memory_connected: Option<u64>,
@@ -53,10 +57,15 @@ pub struct Report {
     pub latency_p50_ms: Option<f64>,
     pub latency_p99_ms: Option<f64>,
     latency_max_ms: Option<f64>,
+    /// Shared mode: deliveries to clients on another instance than the sender.
+    pub latency_cross_p50_ms: Option<f64>,
+    pub latency_cross_p99_ms: Option<f64>,
     errors: BTreeMap<String, u64>,
     pub disconnects: u64,
     server_cpu_seconds: Option<f64>,
     pub server_cpu_seconds_per_million: Option<f64>,
+    /// Each process's CPU-s per 10⁶ deliveries (all deliveries, wherever they were made).
+    pub process_cpu_seconds_per_million: Vec<f64>,
     pub server_peak_rss_mib: Option<f64>,
     pub server_bytes_per_connection: Option<f64>,
     /// Hubbub only; the baseline stores nothing.
@@ -73,14 +82,10 @@ impl Report {
         // Every member of the sender's room receives each message, the sender included.
         let room_size = (inputs.clients / inputs.rooms) as u64;
         let expected = sent * room_size;
-        let mut latencies: Option<Histogram<u64>> = None;
-        for histogram in inputs.histograms.into_iter().flatten() {
-            match latencies.as_mut() {
-                Some(all) => all.add(&histogram).expect("histograms share bounds"),
-                None => latencies = Some(histogram),
-            }
-        }
+        let latencies = merge(inputs.histograms);
+        let cross = merge(inputs.cross_histograms);
         let millis = |micros: u64| micros as f64 / 1_000.0;
+        let per_million = |cpu: f64| cpu * 1e6 / delivered.max(1) as f64;
         let errors = counters
             .errors
             .lock()
@@ -111,19 +116,31 @@ impl Report {
                 .as_ref()
                 .map(|h| millis(h.value_at_quantile(0.99))),
             latency_max_ms: latencies.as_ref().map(|h| millis(h.max())),
+            latency_cross_p50_ms: cross.as_ref().map(|h| millis(h.value_at_quantile(0.50))),
+            latency_cross_p99_ms: cross.as_ref().map(|h| millis(h.value_at_quantile(0.99))),
             errors,
             disconnects: counters.disconnects.load(Ordering::Relaxed),
             server_cpu_seconds: inputs.server_cpu_seconds,
             server_cpu_seconds_per_million: inputs
                 .server_cpu_seconds
                 .filter(|_| delivered > 0)
-                .map(|cpu| cpu * 1e6 / delivered as f64),
+                .map(per_million),
+            process_cpu_seconds_per_million: inputs
+                .process_cpu_seconds
+                .iter()
+                .map(|cpu| per_million(*cpu))
+                .collect(),
             server_peak_rss_mib: inputs.server_memory.map(|bytes| bytes as f64 / MIB),
             server_bytes_per_connection: inputs.memory_before.zip(inputs.memory_connected).map(
                 |(before, after)| after.saturating_sub(before) as f64 / inputs.clients_open as f64,
             ),
             server_storage: inputs.storage,
         }
+    }
+
+    /// One process's CPU-s per 10⁶ deliveries, by its place in the measured list.
+    pub fn process_cpu(&self, index: usize) -> Option<f64> {
+        self.process_cpu_seconds_per_million.get(index).copied()
     }
 
     /// The run in one line, for the progress of a benchmark.
@@ -201,4 +218,16 @@ impl Report {
             );
         }
     }
+}
+
+/// One histogram of every client's latencies, or `None` if no client recorded any.
+fn merge(histograms: Vec<Option<Histogram<u64>>>) -> Option<Histogram<u64>> {
+    let mut merged: Option<Histogram<u64>> = None;
+    for histogram in histograms.into_iter().flatten() {
+        match merged.as_mut() {
+            Some(all) => all.add(&histogram).expect("histograms share bounds"),
+            None => merged = Some(histogram),
+        }
+    }
+    merged
 }

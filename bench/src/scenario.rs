@@ -144,12 +144,18 @@ impl Scenario {
                 DELIVERED_PER_SECOND,
                 DELIVERED_PERCENT,
                 PEAK_RSS,
+                CROSS_P50,
+                CROSS_P99,
+                INSTANCE_1_CPU,
+                INSTANCE_2_CPU,
+                REDIS_CPU,
             ],
             Scenario::MaxRate => &[
                 DELIVERED_PER_SECOND,
                 P99,
                 DELIVERED_PERCENT,
                 CPU_PER_MILLION,
+                CROSS_P99,
             ],
             Scenario::Idle | Scenario::IdleMax => &[
                 BYTES_PER_CONNECTION,
@@ -205,6 +211,26 @@ const CONNECTED: Figure = Figure {
 const DISCONNECTS: Figure = Figure {
     name: "disconnects",
     read: |r| Some(r.disconnects as f64),
+};
+const CROSS_P50: Figure = Figure {
+    name: "p50 latency to the other instance, ms",
+    read: |r| r.latency_cross_p50_ms,
+};
+const CROSS_P99: Figure = Figure {
+    name: "p99 latency to the other instance, ms",
+    read: |r| r.latency_cross_p99_ms,
+};
+const INSTANCE_1_CPU: Figure = Figure {
+    name: "instance 1 CPU-s per 10⁶ deliveries",
+    read: |r| r.process_cpu(0),
+};
+const INSTANCE_2_CPU: Figure = Figure {
+    name: "instance 2 CPU-s per 10⁶ deliveries",
+    read: |r| r.process_cpu(1),
+};
+const REDIS_CPU: Figure = Figure {
+    name: "Redis CPU-s per 10⁶ deliveries",
+    read: |r| r.process_cpu(2),
 };
 const CONNECTS_PER_SECOND: Figure = Figure {
     name: "connects/s",
@@ -356,8 +382,14 @@ impl Bench<'_> {
             .args(["-c", &self.args.load_cpu])
             .arg(bench)
             .arg("load")
-            .args(["--url", &server.url])
-            .args(["--server-pid", &server.pid().to_string()])
+            .args(["--url", &server.urls[0]]);
+        for url in &server.urls[1..] {
+            command.args(["--also-url", url]);
+        }
+        for pid in server.pids() {
+            command.args(["--server-pid", &pid.to_string()]);
+        }
+        command
             .args(["--clients", &load.clients.to_string()])
             .args(["--rooms", &load.rooms.to_string()])
             .args(["--rate", &load.rate.to_string()])

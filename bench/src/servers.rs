@@ -40,6 +40,10 @@ pub enum Target {
     /// Another build of Hubbub (`--reference-binary`), storage in a SQLite file: the same sitting's
     /// figures before and after a change.
     Reference,
+    /// Two Hubbub instances in shared mode, on a redis-server the bench starts and a fresh database
+    /// on the PostgreSQL server `HUBBUB_BENCH_POSTGRES` names; each room's clients are split
+    /// between the two. All three processes share the server CPU.
+    HubbubShared,
 }
 
 impl Target {
@@ -49,6 +53,7 @@ impl Target {
             Target::Hubbub => "hubbub",
             Target::HubbubMemory => "hubbub-memory",
             Target::Reference => "reference",
+            Target::HubbubShared => "hubbub-shared",
         }
     }
 
@@ -58,17 +63,25 @@ impl Target {
     }
 }
 
-/// A running server process; killed, and its files removed, when dropped.
+/// A running server, of one process or (shared mode) several; killed, and its files and
+/// database removed, when dropped.
 pub struct Server {
-    child: Child,
-    pub url: String,
+    /// The servers clients connect to, then any helper (Redis) whose CPU counts too.
+    children: Vec<Child>,
+    /// Where clients connect: one URL per instance.
+    pub urls: Vec<String>,
     data: Option<PathBuf>,
+    /// The shared-mode database: the administrative URL and the database's name, dropped after.
+    database: Option<(String, String)>,
 }
 
 impl Server {
     /// Starts `target` on a free port under `taskset -c cpu` and waits until it accepts connections;
     /// `reference` is the binary the `reference` target runs.
     pub fn start(target: Target, cpu: &str, reference: Option<&Path>) -> anyhow::Result<Self> {
+        if target == Target::HubbubShared {
+            return Self::start_shared(cpu);
+        }
         let port = free_port()?;
         let bench = std::env::current_exe().context("cannot find the bench's own executable")?;
         let mut command = Command::new("taskset");
@@ -80,20 +93,14 @@ impl Server {
                     .arg(&bench)
                     .args(["baseline", "--port", &port.to_string()]);
             }
-            Target::Hubbub | Target::HubbubMemory | Target::Reference => {
+            Target::Hubbub | Target::HubbubMemory | Target::Reference | Target::HubbubShared => {
                 let hubbub = match (target, reference) {
                     (Target::Reference, Some(reference)) => reference.to_owned(),
                     (Target::Reference, None) => {
                         bail!("the reference target needs --reference-binary")
                     }
-                    _ => bench.with_file_name("hubbub"),
+                    _ => hubbub_binary()?,
                 };
-                if !hubbub.exists() {
-                    bail!(
-                        "{} is missing: build it with `cargo build --release`",
-                        hubbub.display()
-                    );
-                }
                 let database = if target != Target::HubbubMemory {
                     let dir = std::env::temp_dir()
                         .join(format!("hubbub-bench-{}-{port}", std::process::id()));
@@ -116,38 +123,121 @@ impl Server {
             .spawn()
             .context("cannot run taskset (util-linux)")?;
         let server = Self {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
+            children: vec![child],
+            urls: vec![format!("http://127.0.0.1:{port}")],
             data,
+            database: None,
         };
-        server.wait_until_listening(port)?;
+        wait_until_listening(port)?;
         Ok(server)
     }
 
-    /// The server's own process id: taskset execs it, so it is the child's.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
+    /// Redis, a fresh PostgreSQL database and two instances, all on `cpu`.
+    fn start_shared(cpu: &str) -> anyhow::Result<Self> {
+        let admin = std::env::var("HUBBUB_BENCH_POSTGRES").context(
+            "the hubbub-shared target needs HUBBUB_BENCH_POSTGRES=postgres://…/postgres, a server whose user may create databases",
+        )?;
+        let name = format!("hubbub_bench_{}_{}", std::process::id(), free_port()?);
+        let created = Command::new("psql")
+            .args([admin.as_str(), "-qc", &format!("CREATE DATABASE {name}")])
+            .status()
+            .context("cannot run psql")?;
+        if !created.success() {
+            bail!("psql could not create the bench's database");
+        }
+        let mut server = Self {
+            children: Vec::new(),
+            urls: Vec::new(),
+            data: None,
+            database: Some((admin.clone(), name.clone())),
+        };
+        let mut database = url::Url::parse(&admin).context("HUBBUB_BENCH_POSTGRES is no URL")?;
+        database.set_path(&name);
+        let redis_port = free_port()?;
+        let redis = Command::new("taskset")
+            .args(["-c", cpu, "redis-server", "--bind", "127.0.0.1", "--port"])
+            .arg(redis_port.to_string())
+            .args(["--save", "", "--appendonly", "no"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .context("cannot run redis-server")?;
+        wait_until_listening(redis_port)?;
+        let hubbub = hubbub_binary()?;
+        let mut instances = Vec::new();
+        for _ in 0..2 {
+            let port = free_port()?;
+            let child = Command::new("taskset")
+                .args(["-c", cpu])
+                .arg(&hubbub)
+                .args([
+                    "--port",
+                    &port.to_string(),
+                    "--database-url",
+                    database.as_str(),
+                ])
+                .args(["--redis-url", &format!("redis://127.0.0.1:{redis_port}/0")])
+                .args(HUBBUB_BENCH_FLAGS)
+                .stdin(Stdio::null())
+                .spawn()
+                .context("cannot run taskset (util-linux)")?;
+            instances.push(child);
+            server.urls.push(format!("http://127.0.0.1:{port}"));
+            wait_until_listening(port)?;
+        }
+        server.children = instances;
+        server.children.push(redis);
+        Ok(server)
     }
 
-    fn wait_until_listening(&self, port: u16) -> anyhow::Result<()> {
-        let started = Instant::now();
-        while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
-            if started.elapsed() > STARTUP_PATIENCE {
-                bail!("the server on port {port} did not start listening");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Ok(())
+    /// Every process whose CPU the run counts: taskset execs each, so it is the child's own id.
+    pub fn pids(&self) -> Vec<u32> {
+        self.children.iter().map(Child::id).collect()
     }
+}
+
+/// The hubbub binary beside the bench's own.
+fn hubbub_binary() -> anyhow::Result<PathBuf> {
+    let bench = std::env::current_exe().context("cannot find the bench's own executable")?;
+    let hubbub = bench.with_file_name("hubbub");
+    if !hubbub.exists() {
+        bail!(
+            "{} is missing: build it with `cargo build --release`",
+            hubbub.display()
+        );
+    }
+    Ok(hubbub)
+}
+
+fn wait_until_listening(port: u16) -> anyhow::Result<()> {
+    let started = Instant::now();
+    while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
+        if started.elapsed() > STARTUP_PATIENCE {
+            bail!("the server on port {port} did not start listening");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
         // Killed, not stopped gracefully: nothing it holds is needed after a run.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
         if let Some(dir) = &self.data {
             let _ = std::fs::remove_dir_all(dir);
+        }
+        if let Some((admin, name)) = &self.database {
+            let _ = Command::new("psql")
+                .args([
+                    admin.as_str(),
+                    "-qc",
+                    &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                ])
+                .status();
         }
     }
 }

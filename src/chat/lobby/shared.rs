@@ -537,7 +537,7 @@ impl Lobby {
 }
 
 /// Why a post was not sent, for its sender.
-pub(super) fn post_failed(err: &Unnumbered) -> String {
+fn post_failed(err: &Unnumbered) -> String {
     match err {
         Unnumbered::NoSuchRoom => "this room no longer exists; the message was not sent".into(),
         Unnumbered::Storage(_) => {
