@@ -518,6 +518,13 @@ impl Room {
         self.remote.values().map(|m| (&m.user, &m.instance, m.seen))
     }
 
+    /// Whether the room has `user`, as they are, on `instance`.
+    pub fn knows_remote(&self, user: &User, instance: &InstanceId) -> bool {
+        self.remote
+            .get(&user.id)
+            .is_some_and(|m| m.user == *user && m.instance == *instance)
+    }
+
     /// Whether a member connected here holds `secret`: their return is a takeover, not a join.
     pub fn is_connected(&self, secret: &ResumeSecret) -> bool {
         self.members.values().any(|m| &m.resume == secret)

@@ -20,8 +20,8 @@ use crate::chat::messages::{Close, ToSession};
 use crate::chat::protocol::{error_frame, CloseCode};
 use crate::chat::room::{Arrival, Remote, MAX_REPLAY};
 use crate::domain::{
-    ChatMessage, DisplayName, ErrorCode, InstanceId, Invalid, MessageRef, MessageText, RoomEvent,
-    Timestamp, User, UserId,
+    ChatMessage, DisplayName, ErrorCode, InstanceId, Invalid, MessageRef, MessageText, NameKey,
+    RoomEvent, Timestamp, User, UserId,
 };
 use crate::storage::{Keep, Unnumbered};
 
@@ -449,9 +449,7 @@ impl Lobby {
     }
 
     fn knows_remote(&self, entry: &Entry) -> bool {
-        self.room
-            .remote_members()
-            .any(|(user, instance, _)| *user == entry.user && *instance == entry.instance)
+        self.room.knows_remote(&entry.user, &entry.instance)
     }
 
     /// Gives presence back the members here it lacks (Redis restarted empty, or was unreachable
@@ -469,6 +467,12 @@ impl Lobby {
             .filter(|e| e.instance == *presence.instance())
             .map(|e| e.user.id)
             .collect();
+        // Each name's key is made once per check, not once per pair of members: in a room of a
+        // thousand that was a million normalisations every round.
+        let mut by_key: HashMap<NameKey, Vec<&Entry>> = HashMap::new();
+        for entry in entries.iter().filter(|e| live.is_alive(&e.instance)) {
+            by_key.entry(entry.user.name.key()).or_default().push(entry);
+        }
         let mut losers = Vec::new();
         // Entries to write: claimed as usual, or seized from a rival this member outranks.
         let mut missing = Vec::new();
@@ -477,11 +481,9 @@ impl Lobby {
                 continue;
             }
             let entry = presence.entry(member.user.clone(), member.since);
-            let rival = entries.iter().find(|other| {
-                other.user.id != member.user.id
-                    && live.is_alive(&other.instance)
-                    && other.user.name.key() == *member.key
-            });
+            let rival = by_key
+                .get(member.key)
+                .and_then(|named| named.iter().find(|other| other.user.id != member.user.id));
             match rival {
                 Some(rival) if rival.outranks(&entry) => losers.push(member.conn),
                 Some(_) => missing.push((entry, member.resume.clone(), true)),
