@@ -162,11 +162,8 @@ impl Lobby {
         );
         let user = admitted.0.id;
         let (joined, replaced) = (admission.joined, admission.replaced);
-        if let Some(old) = replaced.and_then(|old| self.fanout.remove(old)) {
-            old.do_send(ToSession::Close(Close::new(
-                CloseCode::Replaced,
-                "replaced by a newer connection",
-            )));
+        if let Some(old) = replaced {
+            self.close_replaced(old);
         }
         if let Some(joined) = joined {
             self.publish(joined);
@@ -191,15 +188,32 @@ impl Lobby {
         self.remember_admitted(admitted, claimed);
     }
 
+    /// Closes a connection whose identity a newer connection took over, here or on another
+    /// instance; the room has already let it go.
+    fn close_replaced(&mut self, conn: ConnId) {
+        if let Some(old) = self.fanout.remove(conn) {
+            old.do_send(ToSession::Close(Close::new(
+                CloseCode::Replaced,
+                "replaced by a newer connection",
+            )));
+        }
+        self.note_if_empty();
+    }
+
+    /// Starts the idle clock when the last member connected here has gone.
+    fn note_if_empty(&mut self) {
+        if self.room.is_empty() && self.empty_since.is_none() {
+            self.empty_since = Some(Instant::now());
+        }
+    }
+
     /// A member is gone: closed, or evicted as too slow. Returns the `left` to publish, once.
     fn depart(&mut self, conn: ConnId) -> Option<RoomEvent> {
         self.fanout.remove(conn);
         let left = self.room.depart(conn, Timestamp::now());
-        if self.room.is_empty() && self.empty_since.is_none() {
-            self.empty_since = Some(Instant::now());
-        }
+        self.note_if_empty();
         if let (Some(RoomEvent::Left { user, .. }), Some(presence)) = (&left, &self.presence) {
-            shared::forget(presence, user.clone());
+            shared::forget(presence, user.clone(), presence.instance().clone());
         }
         left
     }

@@ -28,13 +28,13 @@ use crate::storage::{Keep, Unnumbered};
 /// How long a message after a hole waits for the hole's own publish before storage is asked.
 const HOLE_WAIT: Duration = Duration::from_millis(100);
 
-/// Takes `user` out of the room's presence, in the background: a leave never waits on Redis.
-pub(super) fn forget(presence: &Presence, user: User) {
+/// Takes `user`'s entry on `instance` out of the room's presence, in the background: a leave
+/// never waits on Redis.
+pub(super) fn forget(presence: &Presence, user: User, instance: InstanceId) {
     let presence = presence.clone();
     tokio::spawn(async move {
-        let me = presence.instance().clone();
-        // Redis unreachable: the entry goes when this instance's check finds it stale.
-        let _ = presence.leave(&user, &me).await;
+        // Redis unreachable: the entry goes when a check finds it stale.
+        let _ = presence.leave(&user, &instance).await;
     });
 }
 
@@ -343,17 +343,7 @@ impl Lobby {
         match self.room.arrive_remote(user, instance, now) {
             Remote::Joined(event) | Remote::Renamed(event) => self.fan_out(event),
             Remote::Known => {}
-            Remote::Moved(conn) => {
-                if let Some(session) = self.fanout.remove(conn) {
-                    session.do_send(ToSession::Close(Close::new(
-                        CloseCode::Replaced,
-                        "replaced by a newer connection",
-                    )));
-                }
-                if self.room.is_empty() && self.empty_since.is_none() {
-                    self.empty_since = Some(std::time::Instant::now());
-                }
-            }
+            Remote::Moved(conn) => self.close_replaced(conn),
         }
     }
 
@@ -428,10 +418,7 @@ impl Lobby {
         }
         // Entries of dead instances are cleared by whoever notices first.
         for entry in entries.iter().filter(|e| !alive(e)) {
-            let (presence, entry) = (presence.clone(), (*entry).clone());
-            tokio::spawn(async move {
-                let _ = presence.leave(&entry.user, &entry.instance).await;
-            });
+            forget(&presence, entry.user.clone(), entry.instance.clone());
         }
         self.register_members(entries, live, &presence, read_at);
     }
@@ -532,7 +519,7 @@ impl Lobby {
         };
         match (admitted, claimed) {
             (Some((user, secret)), _) => remember(presence, &secret, user),
-            (None, Some(claimed)) => forget(presence, claimed),
+            (None, Some(claimed)) => forget(presence, claimed, presence.instance().clone()),
             (None, None) => {}
         }
     }
