@@ -130,6 +130,10 @@ pub struct Config {
     #[arg(long, env = "HUBBUB_PUBLIC_URL")]
     pub public_url: Option<url::Url>,
 
+    /// How long a sign-in lasts: the session cookie's lifetime, and its record's on the server.
+    #[arg(long, env = "HUBBUB_SESSION_LIFETIME", default_value = "30days", value_parser = humantime::parse_duration)]
+    pub session_lifetime: Duration,
+
     /// How log lines are written: text for people, json for log collectors.
     #[arg(long, env = "HUBBUB_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -162,6 +166,10 @@ impl Config {
         ensure!(
             !self.room_idle_timeout.is_zero(),
             "--room-idle-timeout must be above zero"
+        );
+        ensure!(
+            self.session_lifetime >= std::time::Duration::from_secs(60),
+            "--session-lifetime must be at least a minute"
         );
         ensure!(self.max_backlog > 0, "--max-backlog must be above zero");
         ensure!(

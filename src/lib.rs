@@ -1,3 +1,4 @@
+pub mod accounts;
 pub mod assets;
 pub mod broker;
 pub mod chat;

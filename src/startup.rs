@@ -11,6 +11,7 @@ use anyhow::Context;
 use governor::RateLimiter;
 use metrics_exporter_prometheus::PrometheusHandle;
 
+use crate::accounts::Accounts;
 use crate::assets;
 use crate::broker::{Broker, RedisBroker};
 use crate::chat::connections::ConnectionLimit;
@@ -26,6 +27,9 @@ const FLOOD_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
 /// How often the metrics recorder folds buffered histogram samples, so they do not pile up unscraped.
 const METRICS_UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Expired sessions are refused at once; their rows are deleted this often.
+const SESSION_SWEEP_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// The retention sweep runs this often, or four times per retention period if that is shorter.
 const MAX_SWEEP_INTERVAL: Duration = Duration::from_secs(3600);
@@ -70,6 +74,7 @@ pub struct Application {
     server: Server,
     port: u16,
     flood: Arc<ApiFlood>,
+    accounts: Arc<Accounts>,
     storage: Storage,
     registry: Registry,
     retention: Duration,
@@ -103,6 +108,8 @@ impl Application {
         let registry = Registry::new(config.room_settings(), storage.clone(), broker);
         let app_registry = web::Data::new(registry.clone());
         let app_storage = web::Data::new(storage.clone());
+        let accounts = Arc::new(Accounts::new(storage.clone(), config.session_lifetime)?);
+        let app_accounts = web::Data::from(Arc::clone(&accounts));
         let proxying = Proxying {
             trust_proxy: config.trust_proxy,
             public_url: config.public_url.clone(),
@@ -129,6 +136,7 @@ impl Application {
                 .app_data(metrics.clone())
                 .app_data(app_registry.clone())
                 .app_data(app_storage.clone())
+                .app_data(app_accounts.clone())
                 .app_data(app_broker.clone())
                 .app_data(upgrades.clone())
                 .app_data(app_proxying.clone())
@@ -153,6 +161,7 @@ impl Application {
             server,
             port,
             flood,
+            accounts,
             storage,
             registry,
             retention: config.retention,
@@ -182,6 +191,7 @@ impl Application {
         let (flood, metrics) = (self.flood, self.metrics);
         every(FLOOD_SWEEP_INTERVAL, move || flood.retain_recent());
         every(METRICS_UPKEEP_INTERVAL, move || metrics.run_upkeep());
+        actix_web::rt::spawn(forget_expired_sessions(self.accounts));
         if !self.retention.is_zero() {
             actix_web::rt::spawn(sweep_inactive_rooms(self.registry, self.retention));
         }
@@ -210,6 +220,17 @@ fn every(period: Duration, mut chore: impl FnMut() + 'static) {
             chore();
         }
     });
+}
+
+/// Deletes expired sign-in sessions (and quiet throttle entries) now and then.
+async fn forget_expired_sessions(accounts: Arc<Accounts>) {
+    let mut sweep = actix_web::rt::time::interval(SESSION_SWEEP_INTERVAL);
+    loop {
+        sweep.tick().await;
+        if let Err(err) = accounts.forget_expired().await {
+            tracing::warn!(error = %err, "deleting expired sessions failed; it will run again");
+        }
+    }
 }
 
 /// Deletes stored rooms nobody has used for the retention period, now and then.

@@ -24,6 +24,15 @@ pub enum ErrorCode {
     MethodNotAllowed,
     StorageUnavailable,
     TryAgain,
+    InvalidUsername,
+    ReservedUsername,
+    UsernameTaken,
+    PasswordTooShort,
+    PasswordTooLong,
+    BadCredentials,
+    NotSignedIn,
+    UnsupportedMediaType,
+    CrossSite,
     Internal,
 }
 
@@ -49,6 +58,15 @@ impl ErrorCode {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::StorageUnavailable => "storage_unavailable",
             Self::TryAgain => "try_again",
+            Self::InvalidUsername => "invalid_username",
+            Self::ReservedUsername => "reserved_username",
+            Self::UsernameTaken => "username_taken",
+            Self::PasswordTooShort => "password_too_short",
+            Self::PasswordTooLong => "password_too_long",
+            Self::BadCredentials => "bad_credentials",
+            Self::NotSignedIn => "not_signed_in",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::CrossSite => "cross_site",
             Self::Internal => "internal",
         }
     }
@@ -80,6 +98,15 @@ mod tests {
             ErrorCode::MethodNotAllowed,
             ErrorCode::StorageUnavailable,
             ErrorCode::TryAgain,
+            ErrorCode::InvalidUsername,
+            ErrorCode::ReservedUsername,
+            ErrorCode::UsernameTaken,
+            ErrorCode::PasswordTooShort,
+            ErrorCode::PasswordTooLong,
+            ErrorCode::BadCredentials,
+            ErrorCode::NotSignedIn,
+            ErrorCode::UnsupportedMediaType,
+            ErrorCode::CrossSite,
             ErrorCode::Internal,
         ] {
             assert_eq!(

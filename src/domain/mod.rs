@@ -1,26 +1,35 @@
-//! Validated values that cross the server's edges: room codes, display names, message text.
+//! Validated values that cross the server's edges: room codes, display names, message text,
+//! usernames and passwords.
 //!
 //! Each type is parsed once where input arrives; past that point the type proves the value is valid.
 
+mod account;
 mod chat_message;
 mod display_name;
 mod error_code;
 mod instance_id;
 mod lifetime;
 mod message_text;
+mod password;
 mod room_code;
 mod room_event;
+mod session_token;
 mod timestamp;
+mod username;
 
+pub use account::Account;
 pub use chat_message::{ChatMessage, User, UserId};
 pub use display_name::{DisplayName, NameKey, MAX_NAME_CHARS};
 pub use error_code::ErrorCode;
 pub use instance_id::InstanceId;
 pub use lifetime::MessageLifetime;
 pub use message_text::{MessageRef, MessageText, MAX_MESSAGE_CHARS};
+pub use password::Password;
 pub use room_code::RoomCode;
 pub use room_event::RoomEvent;
+pub use session_token::{SessionToken, TokenDigest};
 pub use timestamp::Timestamp;
+pub use username::{AccountKey, Username};
 
 /// Why a piece of user input was refused; `code` is the machine-readable word clients match on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -24,6 +24,14 @@ impl Timestamp {
         Self(earlier.unwrap_or(DateTime::<Utc>::MIN_UTC))
     }
 
+    /// This moment plus `age`, or the latest representable time if that is after it.
+    pub fn later_by(self, age: std::time::Duration) -> Self {
+        let later = chrono::TimeDelta::from_std(age)
+            .ok()
+            .and_then(|age| self.0.checked_add_signed(age));
+        Self(later.unwrap_or(DateTime::<Utc>::MAX_UTC))
+    }
+
     /// `None` for a value outside the range chrono can represent (hundreds of millennia away).
     pub fn from_millis(millis: i64) -> Option<Self> {
         DateTime::from_timestamp_millis(millis).map(Self)

@@ -4,6 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
+use crate::accounts::AccountError;
 use crate::chat::messages::PostError;
 use crate::chat::registry::{CreateError, ReachError};
 use crate::chat::room::Refusal;
@@ -24,6 +25,18 @@ pub enum ApiError {
     NameTaken(String),
     #[error("pages from this origin may not open WebSockets here")]
     ForbiddenOrigin,
+    #[error("requests from other sites may not act with a session here")]
+    CrossSite,
+    #[error("the body must be JSON, sent as Content-Type: application/json")]
+    UnsupportedMediaType,
+    #[error("the username {0} is taken")]
+    UsernameTaken(String),
+    #[error("wrong username or password")]
+    BadCredentials,
+    #[error("not signed in")]
+    NotSignedIn,
+    #[error("too many attempts; try again in {} s", retry_after_seconds(*.0))]
+    Throttled(std::time::Duration),
     #[error("too many requests: slow down")]
     RateLimited,
     #[error("no such endpoint")]
@@ -50,6 +63,23 @@ impl From<CreateError> for ApiError {
             CreateError::Full(max) => Self::RoomLimit(max),
         }
     }
+}
+
+impl From<AccountError> for ApiError {
+    fn from(err: AccountError) -> Self {
+        match err {
+            AccountError::UsernameTaken(name) => Self::UsernameTaken(name.to_string()),
+            AccountError::BadCredentials => Self::BadCredentials,
+            AccountError::Throttled(throttled) => Self::Throttled(throttled.0),
+            AccountError::Storage(err) => Self::Storage(err),
+            AccountError::Unexpected(err) => Self::Unexpected(err),
+        }
+    }
+}
+
+/// Whole seconds to wait, rounded up: `Retry-After` takes no fractions, and 0 would invite a retry now.
+fn retry_after_seconds(wait: std::time::Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }
 
 impl From<ReachError> for ApiError {
@@ -90,6 +120,12 @@ impl ApiError {
             Self::RoomTaken(_) => ErrorCode::RoomTaken,
             Self::NameTaken(_) => ErrorCode::NameTaken,
             Self::ForbiddenOrigin => ErrorCode::ForbiddenOrigin,
+            Self::CrossSite => ErrorCode::CrossSite,
+            Self::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
+            Self::UsernameTaken(_) => ErrorCode::UsernameTaken,
+            Self::BadCredentials => ErrorCode::BadCredentials,
+            Self::NotSignedIn => ErrorCode::NotSignedIn,
+            Self::Throttled(_) => ErrorCode::RateLimited,
             Self::RateLimited => ErrorCode::RateLimited,
             Self::NotFound => ErrorCode::NotFound,
             Self::Storage(_) => ErrorCode::StorageUnavailable,
@@ -106,9 +142,13 @@ impl ResponseError for ApiError {
         match self {
             Self::Invalid(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NoSuchRoom(_) | Self::NotFound => StatusCode::NOT_FOUND,
-            Self::RoomTaken(_) | Self::NameTaken(_) => StatusCode::CONFLICT,
-            Self::ForbiddenOrigin => StatusCode::FORBIDDEN,
-            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Self::RoomTaken(_) | Self::NameTaken(_) | Self::UsernameTaken(_) => {
+                StatusCode::CONFLICT
+            }
+            Self::ForbiddenOrigin | Self::CrossSite => StatusCode::FORBIDDEN,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::BadCredentials | Self::NotSignedIn => StatusCode::UNAUTHORIZED,
+            Self::RateLimited | Self::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Storage(_) | Self::TryAgain | Self::RoomLimit(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -125,7 +165,13 @@ impl ResponseError for ApiError {
             }
             _ => {}
         }
-        HttpResponse::build(self.status_code())
-            .json(json!({ "error": { "code": self.code(), "message": self.to_string() } }))
+        let mut response = HttpResponse::build(self.status_code());
+        if let Self::Throttled(wait) = self {
+            response.insert_header((
+                actix_web::http::header::RETRY_AFTER,
+                retry_after_seconds(*wait).to_string(),
+            ));
+        }
+        response.json(json!({ "error": { "code": self.code(), "message": self.to_string() } }))
     }
 }

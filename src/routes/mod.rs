@@ -1,10 +1,13 @@
-//! HTTP routes: the WebSocket upgrade, the JSON API, and health.
+//! HTTP routes: the WebSocket upgrade, the JSON API (rooms and accounts), pages, and health.
 
+mod account;
 mod client;
 mod error;
 mod health;
 mod pages;
 mod rooms;
+mod same_origin;
+mod session_cookie;
 mod static_files;
 mod ws;
 
@@ -28,6 +31,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
                     | JsonPayloadError::OverflowKnownLength { .. } => {
                         ApiError::TooLarge(max_body).into()
                     }
+                    JsonPayloadError::ContentType => ApiError::UnsupportedMediaType.into(),
                     other => ApiError::BadRequest(format!("invalid JSON body: {other}")).into(),
                 }
             }),
@@ -48,6 +52,15 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
     .route("/readyz", web::get().to(health::readyz))
     .route("/metrics", web::get().to(health::metrics))
     .route("/ws/{code}", web::get().to(ws::connect))
+    .service(
+        web::scope("/api/account")
+            .route("", web::get().to(account::current))
+            .route("", web::delete().to(account::delete))
+            .route("/register", web::post().to(account::register))
+            .route("/login", web::post().to(account::login))
+            .route("/logout", web::post().to(account::logout))
+            .route("/password", web::post().to(account::change_password)),
+    )
     .service(
         web::scope("/api/rooms")
             .route("", web::post().to(rooms::create))

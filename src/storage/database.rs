@@ -31,7 +31,7 @@ const MESSAGE_COLUMNS: usize = 8;
 
 #[derive(Clone)]
 pub struct Database {
-    pool: AnyPool,
+    pub(super) pool: AnyPool,
     dialect: Dialect,
     /// The insert of a full chunk, made once: building its 800 placeholders for every chunk was a
     /// fifth of the storage writer's CPU at 30,000 messages/s.

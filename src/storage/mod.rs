@@ -3,6 +3,7 @@
 //! Reads (a room coming back, history beyond memory) go straight to the database; writes go
 //! through the [`writer`], off the fan-out path, so storage never slows or stops a room.
 
+mod accounts;
 mod database;
 mod health;
 mod sequencer;
@@ -13,11 +14,14 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
+pub use accounts::StoredAccount;
 pub use database::{check_url, redact, Keep, StoredRoom};
 pub use health::HealthReport;
 pub use sequencer::Unnumbered;
 
-use crate::domain::{ChatMessage, MessageLifetime, RoomCode, Timestamp};
+use crate::domain::{
+    Account, AccountKey, ChatMessage, MessageLifetime, RoomCode, Timestamp, TokenDigest, UserId,
+};
 use database::Database;
 use health::Health;
 use sequencer::Append;
@@ -174,6 +178,78 @@ impl Storage {
 
     pub async fn delete_room(&self, code: &RoomCode) -> Result<(), StorageError> {
         Ok(self.database.delete_room(code).await?)
+    }
+
+    /// Stores a new account; false if its username (by key) is taken.
+    pub async fn create_account(
+        &self,
+        account: &Account,
+        password_hash: &str,
+    ) -> Result<bool, StorageError> {
+        Ok(self
+            .database
+            .create_account(account, password_hash, Timestamp::now())
+            .await?)
+    }
+
+    pub async fn account_by_key(
+        &self,
+        key: &AccountKey,
+    ) -> Result<Option<StoredAccount>, StorageError> {
+        Ok(self.database.account_by_key(key).await?)
+    }
+
+    pub async fn account_by_id(&self, id: UserId) -> Result<Option<StoredAccount>, StorageError> {
+        Ok(self.database.account_by_id(id).await?)
+    }
+
+    pub async fn set_password_hash(
+        &self,
+        id: UserId,
+        password_hash: &str,
+    ) -> Result<(), StorageError> {
+        Ok(self.database.set_password_hash(id, password_hash).await?)
+    }
+
+    pub async fn delete_account(&self, id: UserId) -> Result<(), StorageError> {
+        Ok(self.database.delete_account(id).await?)
+    }
+
+    /// Records a session of `account` under `digest`, valid until `expires`.
+    pub async fn start_session(
+        &self,
+        digest: &TokenDigest,
+        account: UserId,
+        expires: Timestamp,
+    ) -> Result<(), StorageError> {
+        Ok(self
+            .database
+            .start_session(digest, account, Timestamp::now(), expires)
+            .await?)
+    }
+
+    /// The account a live session is signed in as.
+    pub async fn session(&self, digest: &TokenDigest) -> Result<Option<Account>, StorageError> {
+        Ok(self.database.session(digest, Timestamp::now()).await?)
+    }
+
+    pub async fn end_session(&self, digest: &TokenDigest) -> Result<(), StorageError> {
+        Ok(self.database.end_session(digest).await?)
+    }
+
+    pub async fn end_other_sessions(
+        &self,
+        account: UserId,
+        keep: Option<&TokenDigest>,
+    ) -> Result<(), StorageError> {
+        Ok(self.database.end_other_sessions(account, keep).await?)
+    }
+
+    pub async fn delete_expired_sessions(&self) -> Result<u64, StorageError> {
+        Ok(self
+            .database
+            .delete_expired_sessions(Timestamp::now())
+            .await?)
     }
 
     pub async fn ping(&self) -> Result<(), StorageError> {

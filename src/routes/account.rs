@@ -1,0 +1,174 @@
+//! `/api/account`: register, sign in and out, change the password, delete the account.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+
+use super::session_cookie::SessionCookie;
+use super::{same_origin, ApiError, Proxying};
+use crate::accounts::{Accounts, SignedIn};
+use crate::domain::{Account, Password, SessionToken, Username};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    username: String,
+    password: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    current: String,
+    new: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Confirmation {
+    password: String,
+}
+
+/// `POST /api/account/register` {username, password}: 201 and a session cookie.
+#[tracing::instrument(skip_all)]
+pub async fn register(
+    req: HttpRequest,
+    body: web::Json<Credentials>,
+    accounts: web::Data<Accounts>,
+    proxying: web::Data<Proxying>,
+) -> Result<HttpResponse, ApiError> {
+    same_origin::check(&req, &proxying)?;
+    let Credentials { username, password } = body.into_inner();
+    let username = Username::parse(&username)?;
+    let password = Password::parse(password)?;
+    let from = proxying.client(&req).address;
+    let signed_in = accounts.register(username, password, from).await?;
+    Ok(started(
+        HttpResponse::Created(),
+        &req,
+        &proxying,
+        &accounts,
+        signed_in,
+    )
+    .await)
+}
+
+/// `POST /api/account/login` {username, password}: 200 and a new session cookie.
+#[tracing::instrument(skip_all)]
+pub async fn login(
+    req: HttpRequest,
+    body: web::Json<Credentials>,
+    accounts: web::Data<Accounts>,
+    proxying: web::Data<Proxying>,
+) -> Result<HttpResponse, ApiError> {
+    same_origin::check(&req, &proxying)?;
+    let Credentials { username, password } = body.into_inner();
+    let password = Password::attempt(password)?;
+    let from = proxying.client(&req).address;
+    let signed_in = accounts.login(&username, password, from).await?;
+    Ok(started(HttpResponse::Ok(), &req, &proxying, &accounts, signed_in).await)
+}
+
+/// `POST /api/account/logout`: 204; the session ends on the server, whatever the browser keeps.
+#[tracing::instrument(skip_all)]
+pub async fn logout(
+    req: HttpRequest,
+    accounts: web::Data<Accounts>,
+    proxying: web::Data<Proxying>,
+) -> Result<HttpResponse, ApiError> {
+    same_origin::check(&req, &proxying)?;
+    let cookie = SessionCookie::of(&req, &proxying);
+    if let Some(token) = cookie.token(&req) {
+        accounts.logout(&token).await?;
+    }
+    Ok(HttpResponse::NoContent().cookie(cookie.clear()).finish())
+}
+
+/// `GET /api/account`: who this session is signed in as, or 401.
+#[tracing::instrument(skip_all)]
+pub async fn current(
+    req: HttpRequest,
+    accounts: web::Data<Accounts>,
+    proxying: web::Data<Proxying>,
+) -> Result<HttpResponse, ApiError> {
+    let (account, _) = signed_in(&req, &accounts, &proxying).await?;
+    Ok(private(&mut HttpResponse::Ok()).json(account))
+}
+
+/// `POST /api/account/password` {current, new}: 204; every other session of the account ends.
+#[tracing::instrument(skip_all)]
+pub async fn change_password(
+    req: HttpRequest,
+    body: web::Json<PasswordChange>,
+    accounts: web::Data<Accounts>,
+    proxying: web::Data<Proxying>,
+) -> Result<HttpResponse, ApiError> {
+    same_origin::check(&req, &proxying)?;
+    let (account, token) = signed_in(&req, &accounts, &proxying).await?;
+    let PasswordChange { current, new } = body.into_inner();
+    let new = Password::parse(new)?;
+    let current = Password::attempt(current)?;
+    let from = proxying.client(&req).address;
+    accounts
+        .change_password(&account, &token, current, new, from)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `DELETE /api/account` {password}: 204; the account and all its sessions are gone.
+#[tracing::instrument(skip_all)]
+pub async fn delete(
+    req: HttpRequest,
+    body: web::Json<Confirmation>,
+    accounts: web::Data<Accounts>,
+    proxying: web::Data<Proxying>,
+) -> Result<HttpResponse, ApiError> {
+    same_origin::check(&req, &proxying)?;
+    let (account, _) = signed_in(&req, &accounts, &proxying).await?;
+    let password = Password::attempt(body.into_inner().password)?;
+    let from = proxying.client(&req).address;
+    accounts.delete(&account, password, from).await?;
+    let cookie = SessionCookie::of(&req, &proxying);
+    Ok(HttpResponse::NoContent().cookie(cookie.clear()).finish())
+}
+
+/// The account of the request's live session, and its token; 401 without one.
+async fn signed_in(
+    req: &HttpRequest,
+    accounts: &Accounts,
+    proxying: &Proxying,
+) -> Result<(Account, SessionToken), ApiError> {
+    let token = SessionCookie::of(req, proxying)
+        .token(req)
+        .ok_or(ApiError::NotSignedIn)?;
+    let account = accounts
+        .authenticate(&token)
+        .await?
+        .ok_or(ApiError::NotSignedIn)?;
+    Ok((account, token))
+}
+
+/// The response that starts a session: the account, and its cookie. A session the browser held
+/// before (perhaps planted) ends here, so nobody keeps a token from before this sign-in.
+async fn started(
+    mut response: actix_web::HttpResponseBuilder,
+    req: &HttpRequest,
+    proxying: &Proxying,
+    accounts: &Accounts,
+    signed_in: SignedIn,
+) -> HttpResponse {
+    let cookie = SessionCookie::of(req, proxying);
+    if let Some(previous) = cookie.token(req) {
+        if let Err(err) = accounts.logout(&previous).await {
+            tracing::warn!(error = %err, "cannot end the session a sign-in replaces; it expires on its own");
+        }
+    }
+    private(&mut response)
+        .cookie(cookie.set(&signed_in.token, accounts.session_lifetime()))
+        .json(signed_in.account)
+}
+
+/// Responses about an account are nobody else's: no cache keeps them.
+fn private(response: &mut actix_web::HttpResponseBuilder) -> &mut actix_web::HttpResponseBuilder {
+    response.insert_header((header::CACHE_CONTROL, "no-store"))
+}
