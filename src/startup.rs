@@ -16,6 +16,7 @@ use crate::assets;
 use crate::broker::{Broker, RedisBroker};
 use crate::chat::connections::ConnectionLimit;
 use crate::chat::registry::Registry;
+use crate::chat::sign_ins::SignIns;
 use crate::config::Config;
 use crate::domain::Timestamp;
 use crate::instruments;
@@ -115,6 +116,8 @@ impl Application {
             public_url: config.public_url.clone(),
         };
         let sessions = config.session_settings();
+        let sign_ins = SignIns::default();
+        let app_sign_ins = web::Data::new(sign_ins.clone());
         // The API's per-address flood limit is the same quota a connection gets.
         let flood = Arc::new(RateLimiter::keyed(sessions.flood));
         let upgrades = web::Data::new(Upgrades {
@@ -122,6 +125,7 @@ impl Application {
             origins: config.allowed_origins(),
             connections: ConnectionLimit::new(config.max_connections_per_address),
             sessions: Arc::new(sessions),
+            sign_ins: sign_ins.clone(),
         });
         let app_proxying = web::Data::new(proxying);
         let api_flood = web::Data::from(Arc::clone(&flood));
@@ -137,6 +141,7 @@ impl Application {
                 .app_data(app_registry.clone())
                 .app_data(app_storage.clone())
                 .app_data(app_accounts.clone())
+                .app_data(app_sign_ins.clone())
                 .app_data(app_broker.clone())
                 .app_data(upgrades.clone())
                 .app_data(app_proxying.clone())

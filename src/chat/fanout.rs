@@ -109,10 +109,7 @@ mod tests {
         channel::AddressReceiver<Session>,
     ) {
         let (sender, mailbox) = channel::channel::<Session>(capacity);
-        let user = User {
-            id: UserId::random(),
-            name: DisplayName::parse("someone").unwrap(),
-        };
+        let user = User::guest(UserId::random(), DisplayName::parse("someone").unwrap());
         (Addr::new(sender).recipient(), user, mailbox)
     }
 

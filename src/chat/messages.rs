@@ -6,7 +6,7 @@ use bytestring::ByteString;
 use super::ids::{ConnId, ResumeSecret};
 use super::protocol::CloseCode;
 use super::room::{Refusal, RoomInfo};
-use crate::domain::{ChatMessage, DisplayName, MessageRef, MessageText};
+use crate::domain::{ChatMessage, DisplayName, MessageRef, MessageText, UserId};
 use crate::storage::{Keep, StorageError, Unnumbered};
 
 /// Asks to become a member; the lobby answers the session with a welcome frame or a close.
@@ -21,6 +21,8 @@ pub struct Join {
     pub resume: Option<ResumeSecret>,
     /// The last seq the client saw; history then holds everything after it.
     pub since: Option<u64>,
+    /// The account the connection is signed in as; `name` is then its username.
+    pub account: Option<UserId>,
 }
 
 /// The connection has closed.

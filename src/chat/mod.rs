@@ -13,3 +13,4 @@ pub mod registry;
 pub mod room;
 pub mod session;
 pub mod settings;
+pub mod sign_ins;

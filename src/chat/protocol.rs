@@ -44,6 +44,9 @@ pub enum CloseCode {
     RoomFull,
     /// The client's address already holds its maximum of connections.
     TooManyConnections,
+    /// The session this connection was signed in with has ended (logout, password change,
+    /// account deleted).
+    SignedOut,
 }
 
 impl CloseCode {
@@ -64,6 +67,7 @@ impl CloseCode {
             Self::NameTaken => 4409,
             Self::RoomFull => 4413,
             Self::TooManyConnections => 4429,
+            Self::SignedOut => 4401,
         }
     }
 
@@ -74,6 +78,7 @@ impl CloseCode {
             Self::Replaced => "replaced",
             Self::TooSlow => "too_slow",
             Self::Timeout => "timeout",
+            Self::SignedOut => "signed_out",
             Self::Protocol | Self::Unsupported | Self::InvalidPayload | Self::TooBig => "protocol",
             Self::TryAgain
             | Self::BadRequest

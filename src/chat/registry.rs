@@ -10,7 +10,7 @@ use super::messages::{Describe, ReadHistory, Shutdown};
 use super::room::{RoomInfo, RoomState};
 use super::settings::RoomSettings;
 use crate::broker::Broker;
-use crate::domain::{ChatMessage, MessageLifetime, RoomCode, Timestamp};
+use crate::domain::{AccountKey, ChatMessage, DisplayName, MessageLifetime, RoomCode, Timestamp};
 use crate::instruments;
 use crate::storage::{Created, Keep, Storage, StorageError, StoredRoom};
 
@@ -103,6 +103,13 @@ impl Registry {
         metrics::gauge!(instruments::ROOMS_LIVE).set(rooms.len() as f64);
         tracing::info!(room = %code, "room created");
         Ok(code)
+    }
+
+    /// Whether `name` passes for an account's username, which no guest may go by in any room.
+    pub async fn reserved_by_account(&self, name: &DisplayName) -> Result<bool, StorageError> {
+        self.storage
+            .is_username(&AccountKey::of(name.as_str()))
+            .await
     }
 
     /// The lobby of a room, bringing it back from storage if it is not in memory.

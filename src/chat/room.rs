@@ -3,6 +3,8 @@
 //! No actor, no socket, no clock: each command is handed the time it needs and returns what happened
 //! as typed [`RoomEvent`]s, or a [`Refusal`] that changed nothing. The lobby actor wraps it.
 
+use std::collections::HashMap;
+
 use indexmap::IndexMap;
 use serde::Serialize;
 
@@ -10,8 +12,8 @@ use super::history::{has_gap, History};
 use super::ids::{ConnId, ResumeSecret};
 use super::settings::RoomSettings;
 use crate::domain::{
-    ChatMessage, DisplayName, InstanceId, MessageLifetime, MessageRef, MessageText, NameKey,
-    RoomCode, RoomEvent, Timestamp, User, UserId,
+    AccountKey, ChatMessage, DisplayName, InstanceId, MessageLifetime, MessageRef, MessageText,
+    NameKey, RoomCode, RoomEvent, Timestamp, User, UserId, MAX_NAME_CHARS,
 };
 
 /// The most messages a reconnecting client is replayed; beyond that its welcome says `truncated`.
@@ -27,8 +29,12 @@ pub struct Room {
     lifetime: Option<MessageLifetime>,
     /// The highest seq announced as expired.
     expired_through: u64,
-    /// In join order, so member lists read the same to everyone.
+    /// In join order, so member lists read the same to everyone. Keyed by the member's first
+    /// connection; an account's other devices are its `companions`.
     members: IndexMap<ConnId, Member>,
+    /// The further connections of an account member (one person on several devices) → the
+    /// connection its entry in `members` is keyed by.
+    companions: HashMap<ConnId, ConnId>,
     /// Members connected to the room's other instances (shared mode), as presence last said.
     remote: IndexMap<UserId, RemoteMember>,
     /// Resume secret → identity of members whose connection has gone, oldest first.
@@ -46,6 +52,44 @@ struct Member {
     resume: ResumeSecret,
     /// When they joined here: presence settles a name two instances gave out apart by it.
     since: Timestamp,
+}
+
+impl Member {
+    fn new(user: User, key: NameKey, resume: ResumeSecret, since: Timestamp) -> Self {
+        Self {
+            user,
+            key,
+            resume,
+            since,
+        }
+    }
+}
+
+/// How someone comes in: on which connection, having seen what, with what storage had of it, when.
+struct Door<'a> {
+    conn: ConnId,
+    since: Option<u64>,
+    older: &'a [ChatMessage],
+    now: Timestamp,
+}
+
+impl<'a> Door<'a> {
+    fn of(arrival: &Arrival, older: &'a [ChatMessage], now: Timestamp) -> Self {
+        Self {
+            conn: arrival.conn,
+            since: arrival.since,
+            older,
+            now,
+        }
+    }
+}
+
+/// What a join did beside the welcome; see [`Admission`].
+#[derive(Default)]
+struct Effects {
+    joined: Option<RoomEvent>,
+    replaced: Option<ConnId>,
+    renamed: Vec<RoomEvent>,
 }
 
 /// A member connected to another instance of the room.
@@ -77,7 +121,11 @@ pub struct Arrival {
     /// The identity another instance gave `resume` (shared mode), if this room does not know it.
     pub known: Option<User>,
     /// The id a newcomer gets: chosen before the join, so presence can claim the name for it first.
+    /// For an account, the account's id.
     pub fresh_id: UserId,
+    /// Signed in: `fresh_id` and `name` are the account's, and `resume` is not looked at, since
+    /// the session cookie is the identity.
+    pub account: bool,
 }
 
 /// What a join did.
@@ -87,6 +135,8 @@ pub struct Admission<'a> {
     pub joined: Option<RoomEvent>,
     /// The connection this one took over, to be closed.
     pub replaced: Option<ConnId>,
+    /// Guests renamed to make way for the account holder whose name they had, announced first.
+    pub renamed: Vec<RoomEvent>,
 }
 
 /// The first thing a member is told: who they are, who is here, and what they missed.
@@ -109,6 +159,8 @@ pub enum Refusal {
     RoomFull(usize),
     #[error("the name {0} is already taken in this room")]
     NameTaken(DisplayName),
+    #[error("a signed-in member goes by their username; change it in the account")]
+    NameLocked,
 }
 
 /// A room as the API describes it.
@@ -129,6 +181,7 @@ impl Room {
             lifetime: state.lifetime,
             expired_through: 0,
             members: IndexMap::new(),
+            companions: HashMap::new(),
             remote: IndexMap::new(),
             departed: IndexMap::new(),
             history: History::new(settings.history_size, state.recent),
@@ -179,10 +232,18 @@ impl Room {
         older: &'a [ChatMessage],
         now: Timestamp,
     ) -> Result<Admission<'a>, Refusal> {
-        let live = arrival
-            .resume
-            .as_ref()
-            .and_then(|secret| self.members.values().position(|m| &m.resume == secret));
+        if arrival.account {
+            return self.join_account(arrival, older, now);
+        }
+        // A guest never resumes an account's identity: only its session cookie stands for it.
+        let mut arrival = arrival;
+        arrival.known = arrival.known.filter(|user| !user.account);
+        let door = Door::of(&arrival, older, now);
+        let live = arrival.resume.as_ref().and_then(|secret| {
+            self.members
+                .values()
+                .position(|m| &m.resume == secret && !m.user.account)
+        });
         if let Some(index) = live {
             // The same person on a new socket: swap the connection and tell no one.
             let (old, member) = self
@@ -190,7 +251,11 @@ impl Room {
                 .shift_remove_index(index)
                 .expect("the index was just found");
             self.members.insert(arrival.conn, member);
-            return Ok(self.admitted(arrival.conn, arrival.since, older, now, None, Some(old)));
+            let effects = Effects {
+                replaced: Some(old),
+                ..Effects::default()
+            };
+            return Ok(self.admitted(door, effects));
         }
 
         // A departed identity comes back under its own id and name, here or (shared mode) from
@@ -211,25 +276,110 @@ impl Room {
             Some((secret, user))
         });
         let (resume, user) = resumed.unwrap_or_else(|| {
-            let user = User {
-                id: arrival.fresh_id,
-                name: arrival.name,
-            };
-            (ResumeSecret::generate(), user)
+            (
+                ResumeSecret::generate(),
+                User::guest(arrival.fresh_id, arrival.name),
+            )
         });
-        self.remote.shift_remove(&user.id);
+        Ok(self.enter(door, Member::new(user, key, resume, now), Vec::new()))
+    }
+
+    /// Admits a signed-in member: a further device of someone here already, or a newcomer for
+    /// whom any guest here by that name (or one that looks like it) is renamed `name-guest`.
+    fn join_account<'a>(
+        &'a mut self,
+        arrival: Arrival,
+        older: &'a [ChatMessage],
+        now: Timestamp,
+    ) -> Result<Admission<'a>, Refusal> {
+        let door = Door::of(&arrival, older, now);
+        let user = User {
+            id: arrival.fresh_id,
+            name: arrival.name,
+            account: true,
+        };
+        if let Some(first) = self.conn_of(user.id) {
+            self.companions.insert(arrival.conn, first);
+            return Ok(self.admitted(door, Effects::default()));
+        }
+        let moving = self.remote.contains_key(&user.id);
+        if !moving && self.member_count() >= self.max_members {
+            return Err(Refusal::RoomFull(self.max_members));
+        }
+        let key = user.name.key();
+        let account_key = AccountKey::of(user.name.as_str());
+        let clashes = |name: &DisplayName, name_key: &NameKey| {
+            name_key == &key || AccountKey::of(name.as_str()) == account_key
+        };
+        // Someone on another instance has it (shared mode): they are not this room's to rename.
+        if self
+            .remote
+            .values()
+            .any(|m| m.user.id != user.id && clashes(&m.user.name, &m.key))
+        {
+            return Err(Refusal::NameTaken(user.name));
+        }
+        let guests: Vec<ConnId> = self
+            .members
+            .iter()
+            .filter(|(_, m)| !m.user.account && clashes(&m.user.name, &m.key))
+            .map(|(conn, _)| *conn)
+            .collect();
+        let mut renamed = Vec::with_capacity(guests.len());
+        for conn in guests {
+            let name = self.guest_name(&self.members[&conn].user.name, &account_key);
+            let member = &mut self.members[&conn];
+            member.key = name.key();
+            let old_name = std::mem::replace(&mut member.user.name, name);
+            renamed.push(RoomEvent::Renamed {
+                user: member.user.clone(),
+                old_name,
+                ts: now,
+            });
+        }
+        let member = Member::new(user, key, ResumeSecret::generate(), now);
+        Ok(self.enter(door, member, renamed))
+    }
+
+    /// A name for a guest who must give theirs up: `ann-guest`, else `ann-guest2`, … within the
+    /// length limit, taken by nobody and passing for no account.
+    fn guest_name(&self, name: &DisplayName, account: &AccountKey) -> DisplayName {
+        let base: String = name.as_str().chars().take(MAX_NAME_CHARS - 8).collect();
+        (1..100)
+            .filter_map(|n| {
+                let suffix = if n == 1 { String::new() } else { n.to_string() };
+                DisplayName::parse(&format!("{base}-guest{suffix}")).ok()
+            })
+            .find(|candidate| {
+                !self.is_taken(&candidate.key(), None, None)
+                    && AccountKey::of(candidate.as_str()) != *account
+            })
+            .unwrap_or_else(|| {
+                let tag = &ResumeSecret::generate().fingerprint()[..8];
+                DisplayName::parse(&format!("guest-{tag}")).expect("a valid name")
+            })
+    }
+
+    /// Makes `member` a member under the door's connection and welcomes them; everyone else
+    /// hears `joined`, after `renamed`.
+    fn enter<'a>(
+        &'a mut self,
+        door: Door<'a>,
+        member: Member,
+        renamed: Vec<RoomEvent>,
+    ) -> Admission<'a> {
+        self.remote.shift_remove(&member.user.id);
         let joined = RoomEvent::Joined {
-            user: user.clone(),
-            ts: now,
+            user: member.user.clone(),
+            ts: door.now,
         };
-        let member = Member {
-            user,
-            key,
-            resume,
-            since: now,
+        self.members.insert(door.conn, member);
+        let effects = Effects {
+            joined: Some(joined),
+            replaced: None,
+            renamed,
         };
-        self.members.insert(arrival.conn, member);
-        Ok(self.admitted(arrival.conn, arrival.since, older, now, Some(joined), None))
+        self.admitted(door, effects)
     }
 
     /// The identity `arrival` resumes, if this room (or, in shared mode, presence) knows it.
@@ -238,17 +388,15 @@ impl Room {
         self.departed.get(secret).or(arrival.known.as_ref())
     }
 
-    /// The welcome of the member just inserted under `conn`.
-    fn admitted<'a>(
-        &'a self,
-        conn: ConnId,
-        since: Option<u64>,
-        older: &'a [ChatMessage],
-        now: Timestamp,
-        joined: Option<RoomEvent>,
-        replaced: Option<ConnId>,
-    ) -> Admission<'a> {
-        let member = &self.members[&conn];
+    /// The welcome of the member just admitted through `door`.
+    fn admitted<'a>(&'a self, door: Door<'a>, effects: Effects) -> Admission<'a> {
+        let Door {
+            conn,
+            since,
+            older,
+            now,
+        } = door;
+        let member = self.member(conn).expect("the member was just admitted");
         let cutoff = self.expiry_cutoff(now);
         let live = |message: &&ChatMessage| cutoff.is_none_or(|cutoff| message.ts >= cutoff);
         let (history, truncated) = match since {
@@ -278,29 +426,65 @@ impl Room {
                 truncated,
                 expire_after_seconds: self.lifetime.map(MessageLifetime::as_secs),
             },
-            joined,
-            replaced,
+            joined: effects.joined,
+            replaced: effects.replaced,
+            renamed: effects.renamed,
         }
+    }
+
+    /// The member a connection speaks for: its own entry, or the account it is a further device of.
+    fn member(&self, conn: ConnId) -> Option<&Member> {
+        self.members.get(&conn).or_else(|| {
+            let first = self.companions.get(&conn)?;
+            self.members.get(first)
+        })
     }
 
     /// A connection has gone (closed, or evicted as too slow): its identity is kept for resume.
     /// `None` if it was no member (refused, or replaced by a resume).
     pub fn depart(&mut self, conn: ConnId, now: Timestamp) -> Option<RoomEvent> {
-        let member = self.members.shift_remove(&conn)?;
-        if self.departed.len() == MAX_DEPARTED {
-            self.departed.shift_remove_index(0);
+        // One of an account's further devices: the member is still here.
+        if self.companions.remove(&conn).is_some() {
+            return None;
+        }
+        let index = self.members.get_index_of(&conn)?;
+        let (_, member) = self.members.shift_remove_index(index)?;
+        let next = self
+            .companions
+            .iter()
+            .find(|(_, first)| **first == conn)
+            .map(|(companion, _)| *companion);
+        if let Some(next) = next {
+            // Another device carries on, in the same place in the member list.
+            self.companions.remove(&next);
+            for first in self.companions.values_mut().filter(|first| **first == conn) {
+                *first = next;
+            }
+            self.members.shift_insert(index, next, member);
+            return None;
         }
         let left = RoomEvent::Left {
             user: member.user.clone(),
             ts: now,
         };
-        self.departed.insert(member.resume, member.user);
+        // An account comes back by its cookie, never by a secret someone else might hold.
+        if !member.user.account {
+            if self.departed.len() == MAX_DEPARTED {
+                self.departed.shift_remove_index(0);
+            }
+            self.departed.insert(member.resume, member.user);
+        }
         Some(left)
     }
 
     /// Everyone leaves at once without a word, as the server stops: they will come back.
     pub fn close(&mut self) -> Vec<ConnId> {
-        self.members.drain(..).map(|(conn, _)| conn).collect()
+        let companions = self.companions.drain().map(|(conn, _)| conn);
+        self.members
+            .drain(..)
+            .map(|(conn, _)| conn)
+            .chain(companions)
+            .collect()
     }
 
     /// A member's message, given the next seq. `stored_through` is the highest seq storage holds:
@@ -313,7 +497,7 @@ impl Room {
         now: Timestamp,
         stored_through: u64,
     ) -> Option<&ChatMessage> {
-        let from = self.members.get(&conn)?.user.clone();
+        let from = self.member(conn)?.user.clone();
         Some(self.append(from, text, reference, now, stored_through))
     }
 
@@ -335,10 +519,8 @@ impl Room {
         if self.is_taken(&name.key(), None, None) {
             return Err(Refusal::NameTaken(name));
         }
-        Ok(User {
-            id: UserId::derived_from(&format!("hubbub:{}:{}", self.code, name.key().as_str())),
-            name,
-        })
+        let id = UserId::derived_from(&format!("hubbub:{}:{}", self.code, name.key().as_str()));
+        Ok(User::guest(id, name))
     }
 
     /// A member's message before it has a seq (shared mode, where storage numbers it); `None` from
@@ -350,7 +532,7 @@ impl Room {
         reference: Option<MessageRef>,
         now: Timestamp,
     ) -> Option<ChatMessage> {
-        let from = self.members.get(&conn)?.user.clone();
+        let from = self.member(conn)?.user.clone();
         Some(self.message(from, text, reference, now, 0))
     }
 
@@ -413,8 +595,10 @@ impl Room {
         now: Timestamp,
     ) -> Result<Option<RoomEvent>, Refusal> {
         let key = name.key();
-        if !self.members.contains_key(&conn) {
-            return Ok(None);
+        match self.member(conn) {
+            None => return Ok(None),
+            Some(member) if member.user.account => return Err(Refusal::NameLocked),
+            Some(_) => {}
         }
         if self.is_taken(&key, Some(conn), None) {
             return Err(Refusal::NameTaken(name));
@@ -434,7 +618,7 @@ impl Room {
 
     /// A member is typing; `None` from a connection that is no member.
     pub fn typing(&self, conn: ConnId) -> Option<RoomEvent> {
-        let user = self.members.get(&conn)?.user.clone();
+        let user = self.member(conn)?.user.clone();
         Some(RoomEvent::Typing { user })
     }
 
@@ -680,6 +864,7 @@ mod tests {
             since: None,
             known: None,
             fresh_id: UserId::random(),
+            account: false,
         }
     }
 
@@ -972,6 +1157,158 @@ mod tests {
         ));
     }
 
+    fn signed_in(conn: ConnId, id: UserId, who: &str) -> Arrival {
+        Arrival {
+            fresh_id: id,
+            account: true,
+            ..arrival(conn, who)
+        }
+    }
+
+    #[test]
+    fn an_account_on_two_devices_is_one_member_who_leaves_with_the_last() {
+        let mut room = room();
+        let id = UserId::random();
+        let (phone, laptop) = (ConnId::random(), ConnId::random());
+        let first = room
+            .join(signed_in(phone, id, "ann"), &[], Timestamp::now())
+            .unwrap();
+        assert!(first.joined.is_some());
+        assert!(first.welcome.you.account);
+        assert_eq!(first.welcome.you.id, id);
+        let second = room
+            .join(signed_in(laptop, id, "ann"), &[], Timestamp::now())
+            .unwrap();
+        assert!(second.joined.is_none(), "the second device is no newcomer");
+        assert_eq!(second.welcome.members.len(), 1);
+        join(&mut room, "bob");
+        let bob = room.describe().members[1].clone();
+
+        // Either device speaks for the member.
+        say(&mut room, laptop, "from the laptop");
+        assert_eq!(room.depart(phone, Timestamp::now()), None);
+        let names: Vec<String> = room
+            .describe()
+            .members
+            .iter()
+            .map(|u| u.name.to_string())
+            .collect();
+        assert_eq!(names, ["ann", "bob"], "ann keeps her place");
+        say(&mut room, laptop, "still here");
+        assert!(matches!(
+            room.depart(laptop, Timestamp::now()),
+            Some(RoomEvent::Left { user, .. }) if user.id == id
+        ));
+        assert_eq!(room.describe().members, [bob]);
+    }
+
+    #[test]
+    fn a_guest_with_the_accounts_name_is_renamed_so_the_holder_gets_in() {
+        let mut room = room();
+        let (guest, guest_id, _) = join(&mut room, "Ann");
+        // Takes the first free `-guest` name.
+        join(&mut room, "ann-guest");
+        let id = UserId::random();
+
+        let admission = room
+            .join(
+                signed_in(ConnId::random(), id, "ann"),
+                &[],
+                Timestamp::now(),
+            )
+            .unwrap();
+
+        let [RoomEvent::Renamed { user, old_name, .. }] = admission.renamed.as_slice() else {
+            panic!("one guest renamed: {:?}", admission.renamed);
+        };
+        assert_eq!(
+            (user.id, user.name.as_str(), old_name.as_str()),
+            (guest_id, "Ann-guest2", "Ann")
+        );
+        assert_eq!(admission.welcome.you.name.as_str(), "ann");
+        assert!(matches!(
+            room.rename(guest, name("ANN"), Timestamp::now()),
+            Err(Refusal::NameTaken(_))
+        ));
+    }
+
+    #[test]
+    fn a_look_alike_guest_name_also_makes_way_for_the_account() {
+        let mut room = room();
+        join(&mut room, "аnn"); // a Cyrillic а
+        let admission = room
+            .join(
+                signed_in(ConnId::random(), UserId::random(), "ann"),
+                &[],
+                Timestamp::now(),
+            )
+            .unwrap();
+        assert_eq!(admission.renamed.len(), 1);
+    }
+
+    #[test]
+    fn an_account_cannot_rename_in_a_room() {
+        let mut room = room();
+        let conn = ConnId::random();
+        room.join(
+            signed_in(conn, UserId::random(), "ann"),
+            &[],
+            Timestamp::now(),
+        )
+        .unwrap();
+        assert_eq!(
+            room.rename(conn, name("anna"), Timestamp::now()),
+            Err(Refusal::NameLocked)
+        );
+    }
+
+    #[test]
+    fn a_guest_cannot_resume_an_accounts_identity_by_its_secret() {
+        let mut room = room();
+        let (conn, id) = (ConnId::random(), UserId::random());
+        let secret = room
+            .join(signed_in(conn, id, "ann"), &[], Timestamp::now())
+            .unwrap()
+            .welcome
+            .resume
+            .clone();
+        // Live: no takeover. Gone: no return.
+        let live = room
+            .join(
+                resuming(ConnId::random(), "eve", &secret, None),
+                &[],
+                Timestamp::now(),
+            )
+            .unwrap();
+        assert_ne!(live.welcome.you.id, id);
+        room.depart(conn, Timestamp::now());
+        let gone = room
+            .join(
+                resuming(ConnId::random(), "mallory", &secret, None),
+                &[],
+                Timestamp::now(),
+            )
+            .unwrap();
+        assert_ne!(gone.welcome.you.id, id);
+        assert!(!gone.welcome.you.account);
+    }
+
+    #[test]
+    fn closing_lets_every_device_go() {
+        let mut room = room();
+        let id = UserId::random();
+        let (one, two) = (ConnId::random(), ConnId::random());
+        room.join(signed_in(one, id, "ann"), &[], Timestamp::now())
+            .unwrap();
+        room.join(signed_in(two, id, "ann"), &[], Timestamp::now())
+            .unwrap();
+        let mut closed = room.close();
+        closed.sort_by_key(|conn| conn.to_string());
+        let mut both = vec![one, two];
+        both.sort_by_key(|conn| conn.to_string());
+        assert_eq!(closed, both);
+    }
+
     #[test]
     fn leaving_frees_the_name_and_is_announced_once() {
         let mut room = room();
@@ -1030,10 +1367,7 @@ mod tests {
     }
 
     fn user(who: &str) -> User {
-        User {
-            id: UserId::random(),
-            name: name(who),
-        }
+        User::guest(UserId::random(), name(who))
     }
 
     #[test]
@@ -1098,10 +1432,7 @@ mod tests {
     fn a_member_here_who_resumed_elsewhere_moves_without_a_left_and_may_resume_here_again() {
         let mut room = room();
         let (conn, id, secret) = join(&mut room, "ann");
-        let ann = User {
-            id,
-            name: name("ann"),
-        };
+        let ann = User::guest(id, name("ann"));
         assert_eq!(
             room.arrive_remote(ann, elsewhere(), Timestamp::now()),
             Remote::Moved(conn)

@@ -21,7 +21,10 @@ use super::messages::{Close, Join, Leave, Post, Rename, ToSession, Typing};
 use super::protocol::{error_frame, ClientFrame, CloseCode};
 use super::registry::{ReachError, Registry};
 use super::settings::SessionSettings;
-use crate::domain::{DisplayName, ErrorCode, Invalid, MessageRef, MessageText, RoomCode};
+use super::sign_ins::SignIns;
+use crate::domain::{
+    Account, DisplayName, ErrorCode, Invalid, MessageRef, MessageText, RoomCode, TokenDigest,
+};
 use crate::instruments;
 
 /// The largest frame, or message reassembled from continuation frames, a client may send.
@@ -40,6 +43,16 @@ pub struct JoinRequest {
     pub name: DisplayName,
     pub resume: Option<ResumeSecret>,
     pub since: Option<u64>,
+    /// Signed in: `name` is the account's username.
+    pub signed_in: Option<SignedInAs>,
+}
+
+/// The account a connection is signed in as, and the session that signs it in: ending that
+/// session (logout, a password change elsewhere) closes the connection through `sign_ins`.
+pub struct SignedInAs {
+    pub account: Account,
+    pub session: TokenDigest,
+    pub sign_ins: SignIns,
 }
 
 /// Upgrades the request and runs a session in the room served by `lobby`; `registry` loads the
@@ -60,6 +73,7 @@ pub fn start(
         registry,
         room: join.room.clone(),
         client: join.client,
+        signed_in: None,
         join: Some(join),
         settings,
         opened: Instant::now(),
@@ -103,6 +117,8 @@ pub struct Session {
     registry: Registry,
     room: RoomCode,
     client: Option<std::net::IpAddr>,
+    /// Set when the actor starts, from its join request.
+    signed_in: Option<SignedInAs>,
     /// Sent to the lobby when the actor starts.
     join: Option<JoinRequest>,
     settings: Arc<SessionSettings>,
@@ -142,7 +158,7 @@ impl Session {
             Err(invalid) => return self.refuse(&invalid, None, ctx),
         };
         let reference = frame.reference().map(str::to_owned);
-        if let Err(invalid) = self.forward(frame) {
+        if let Err(invalid) = self.forward(frame, ctx) {
             self.refuse(&invalid, reference.as_deref(), ctx);
         }
     }
@@ -159,7 +175,7 @@ impl Session {
     }
 
     /// Validates a frame's contents and hands it to the lobby, or says why not.
-    fn forward(&mut self, frame: ClientFrame) -> Result<(), Invalid> {
+    fn forward(&mut self, frame: ClientFrame, ctx: &mut WsContext) -> Result<(), Invalid> {
         let conn = self.conn;
         match frame {
             ClientFrame::Message { text, reference } => {
@@ -173,9 +189,15 @@ impl Session {
                 });
             }
             ClientFrame::Rename { name } => {
+                if self.signed_in.is_some() {
+                    return Err(Invalid::new(
+                        ErrorCode::NameLocked,
+                        "signed in, you go by your username; change it in your account",
+                    ));
+                }
                 let name = DisplayName::parse(&name)?;
                 self.check_flood()?;
-                self.lobby.do_send(Rename { conn, name });
+                self.rename_unless_reserved(name, ctx);
             }
             ClientFrame::Typing {} => {
                 if self
@@ -188,6 +210,33 @@ impl Session {
             }
         }
         Ok(())
+    }
+
+    /// Renames a guest unless an account has that name. The frames after it wait for the answer,
+    /// so they still reach the room after the rename.
+    fn rename_unless_reserved(&mut self, name: DisplayName, ctx: &mut WsContext) {
+        let registry = self.registry.clone();
+        let check = async move {
+            let reserved = registry.reserved_by_account(&name).await;
+            (reserved, name)
+        };
+        ctx.wait(check.into_actor(self).map(|(reserved, name), act, ctx| {
+            let refusal = match reserved {
+                Ok(false) => {
+                    let conn = act.conn;
+                    return act.lobby.do_send(Rename { conn, name });
+                }
+                Ok(true) => reserved_name(&name),
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot check a name against the accounts");
+                    Invalid::new(
+                        ErrorCode::StorageUnavailable,
+                        "names cannot be checked just now; try again shortly",
+                    )
+                }
+            };
+            act.refuse(&refusal, None, ctx);
+        }));
     }
 
     fn check_flood(&self) -> Result<(), Invalid> {
@@ -226,6 +275,14 @@ impl Session {
             }
         }
     }
+}
+
+/// A guest asked for a name that an account holds (or one that looks like it).
+pub fn reserved_name(name: &DisplayName) -> Invalid {
+    Invalid::new(
+        ErrorCode::NameReserved,
+        format!("{name} is an account's username: sign in as them, or pick another name"),
+    )
 }
 
 fn close_reason(close: &Close) -> CloseReason {
@@ -278,13 +335,20 @@ impl Actor for Session {
         let Some(request) = self.join.take() else {
             return;
         };
+        if let Some(signed_in) = &request.signed_in {
+            let to = ctx.address().recipient();
+            let (session, account) = (&signed_in.session, signed_in.account.id);
+            signed_in.sign_ins.add(session, account, self.conn, to);
+        }
         let join = Join {
             conn: self.conn,
             session: ctx.address().recipient(),
             name: request.name,
             resume: request.resume,
             since: request.since,
+            account: request.signed_in.as_ref().map(|s| s.account.id),
         };
+        self.signed_in = request.signed_in;
         let (registry, room) = (self.registry.clone(), self.room.clone());
         // `wait` holds back the client's frames until the lobby has taken the join.
         let joined = join_lobby(registry, room, join)
@@ -305,6 +369,9 @@ impl Actor for Session {
             .map_or("client", |close| close.code.metric_reason());
         metrics::counter!(instruments::DISCONNECTS, "reason" => reason).increment(1);
         self.lobby.do_send(Leave { conn: self.conn });
+        if let Some(signed_in) = &self.signed_in {
+            signed_in.sign_ins.remove(&signed_in.session, self.conn);
+        }
         let (code, reason) = self
             .closing
             .as_ref()

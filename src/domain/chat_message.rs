@@ -37,6 +37,28 @@ impl std::fmt::Display for UserId {
 pub struct User {
     pub id: UserId,
     pub name: DisplayName,
+    /// Signed in: the id is the account's, the same in every room, and the name its username.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub account: bool,
+}
+
+impl User {
+    pub fn guest(id: UserId, name: DisplayName) -> Self {
+        Self {
+            id,
+            name,
+            account: false,
+        }
+    }
+
+    /// The member an account is: its id, and its username for a name.
+    pub fn of_account(account: &crate::domain::Account) -> Self {
+        Self {
+            id: account.id,
+            name: account.username.display_name(),
+            account: true,
+        }
+    }
 }
 
 /// A message as the room keeps it and as every client sees it.
@@ -61,10 +83,10 @@ impl ChatMessage {
             id: Uuid::new_v4(),
             seq,
             room: RoomCode::parse("ROOM").expect("a valid code"),
-            from: User {
-                id: UserId::random(),
-                name: DisplayName::parse("ann").expect("a valid name"),
-            },
+            from: User::guest(
+                UserId::random(),
+                DisplayName::parse("ann").expect("a valid name"),
+            ),
             text: MessageText::parse("hi").expect("a valid text"),
             ts: Timestamp::now(),
             reference: None,

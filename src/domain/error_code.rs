@@ -33,6 +33,8 @@ pub enum ErrorCode {
     NotSignedIn,
     UnsupportedMediaType,
     CrossSite,
+    NameLocked,
+    NameReserved,
     Internal,
 }
 
@@ -67,6 +69,8 @@ impl ErrorCode {
             Self::NotSignedIn => "not_signed_in",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::CrossSite => "cross_site",
+            Self::NameLocked => "name_locked",
+            Self::NameReserved => "name_reserved",
             Self::Internal => "internal",
         }
     }
@@ -107,6 +111,8 @@ mod tests {
             ErrorCode::NotSignedIn,
             ErrorCode::UnsupportedMediaType,
             ErrorCode::CrossSite,
+            ErrorCode::NameLocked,
+            ErrorCode::NameReserved,
             ErrorCode::Internal,
         ] {
             assert_eq!(

@@ -6,7 +6,7 @@ use serde::Serialize;
 use unicode_normalization::UnicodeNormalization;
 use unicode_security::{GeneralSecurityProfile, MixedScript};
 
-use super::{ErrorCode, Invalid};
+use super::{DisplayName, ErrorCode, Invalid};
 
 pub const MIN_USERNAME_CHARS: usize = 3;
 pub const MAX_USERNAME_CHARS: usize = 32;
@@ -90,6 +90,12 @@ impl Username {
 
     pub fn key(&self) -> AccountKey {
         AccountKey::of(&self.0)
+    }
+
+    /// The name an account goes by in rooms. Every username is a valid display name: 3–32
+    /// letters, digits and separators, nothing invisible.
+    pub fn display_name(&self) -> DisplayName {
+        DisplayName::parse(&self.0).expect("a username is a valid display name")
     }
 
     pub fn as_str(&self) -> &str {
@@ -176,6 +182,13 @@ mod tests {
     #[test]
     fn a_display_name_that_looks_like_a_username_has_its_key() {
         assert_eq!(AccountKey::of("аNN"), Username::parse("ann").unwrap().key());
+    }
+
+    #[test]
+    fn a_username_is_its_own_display_name() {
+        for raw in ["ann", "Ann_Lee-2.0", "李雷雷", &"a".repeat(32)] {
+            assert_eq!(Username::parse(raw).unwrap().display_name().as_str(), raw);
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use super::session_cookie::SessionCookie;
 use super::{same_origin, ApiError, Proxying};
 use crate::accounts::{Accounts, SignedIn};
+use crate::chat::sign_ins::SignIns;
 use crate::domain::{Account, Password, SessionToken, Username};
 
 #[derive(Deserialize)]
@@ -36,6 +37,7 @@ pub async fn register(
     body: web::Json<Credentials>,
     accounts: web::Data<Accounts>,
     proxying: web::Data<Proxying>,
+    sign_ins: web::Data<SignIns>,
 ) -> Result<HttpResponse, ApiError> {
     same_origin::check(&req, &proxying)?;
     let Credentials { username, password } = body.into_inner();
@@ -43,14 +45,8 @@ pub async fn register(
     let password = Password::parse(password)?;
     let from = proxying.client(&req).address;
     let signed_in = accounts.register(username, password, from).await?;
-    Ok(started(
-        HttpResponse::Created(),
-        &req,
-        &proxying,
-        &accounts,
-        signed_in,
-    )
-    .await)
+    let services = (accounts.get_ref(), proxying.get_ref(), sign_ins.get_ref());
+    Ok(started(HttpResponse::Created(), &req, services, signed_in).await)
 }
 
 /// `POST /api/account/login` {username, password}: 200 and a new session cookie.
@@ -60,13 +56,15 @@ pub async fn login(
     body: web::Json<Credentials>,
     accounts: web::Data<Accounts>,
     proxying: web::Data<Proxying>,
+    sign_ins: web::Data<SignIns>,
 ) -> Result<HttpResponse, ApiError> {
     same_origin::check(&req, &proxying)?;
     let Credentials { username, password } = body.into_inner();
     let password = Password::attempt(password)?;
     let from = proxying.client(&req).address;
     let signed_in = accounts.login(&username, password, from).await?;
-    Ok(started(HttpResponse::Ok(), &req, &proxying, &accounts, signed_in).await)
+    let services = (accounts.get_ref(), proxying.get_ref(), sign_ins.get_ref());
+    Ok(started(HttpResponse::Ok(), &req, services, signed_in).await)
 }
 
 /// `POST /api/account/logout`: 204; the session ends on the server, whatever the browser keeps.
@@ -75,11 +73,13 @@ pub async fn logout(
     req: HttpRequest,
     accounts: web::Data<Accounts>,
     proxying: web::Data<Proxying>,
+    sign_ins: web::Data<SignIns>,
 ) -> Result<HttpResponse, ApiError> {
     same_origin::check(&req, &proxying)?;
     let cookie = SessionCookie::of(&req, &proxying);
     if let Some(token) = cookie.token(&req) {
         accounts.logout(&token).await?;
+        sign_ins.end(&token.digest());
     }
     Ok(HttpResponse::NoContent().cookie(cookie.clear()).finish())
 }
@@ -102,6 +102,7 @@ pub async fn change_password(
     body: web::Json<PasswordChange>,
     accounts: web::Data<Accounts>,
     proxying: web::Data<Proxying>,
+    sign_ins: web::Data<SignIns>,
 ) -> Result<HttpResponse, ApiError> {
     same_origin::check(&req, &proxying)?;
     let (account, token) = signed_in(&req, &accounts, &proxying).await?;
@@ -112,6 +113,7 @@ pub async fn change_password(
     accounts
         .change_password(&account, &token, current, new, from)
         .await?;
+    sign_ins.end_account(account.id, Some(&token.digest()));
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -122,12 +124,14 @@ pub async fn delete(
     body: web::Json<Confirmation>,
     accounts: web::Data<Accounts>,
     proxying: web::Data<Proxying>,
+    sign_ins: web::Data<SignIns>,
 ) -> Result<HttpResponse, ApiError> {
     same_origin::check(&req, &proxying)?;
     let (account, _) = signed_in(&req, &accounts, &proxying).await?;
     let password = Password::attempt(body.into_inner().password)?;
     let from = proxying.client(&req).address;
     accounts.delete(&account, password, from).await?;
+    sign_ins.end_account(account.id, None);
     let cookie = SessionCookie::of(&req, &proxying);
     Ok(HttpResponse::NoContent().cookie(cookie.clear()).finish())
 }
@@ -153,14 +157,16 @@ async fn signed_in(
 async fn started(
     mut response: actix_web::HttpResponseBuilder,
     req: &HttpRequest,
-    proxying: &Proxying,
-    accounts: &Accounts,
+    (accounts, proxying, sign_ins): (&Accounts, &Proxying, &SignIns),
     signed_in: SignedIn,
 ) -> HttpResponse {
     let cookie = SessionCookie::of(req, proxying);
     if let Some(previous) = cookie.token(req) {
-        if let Err(err) = accounts.logout(&previous).await {
-            tracing::warn!(error = %err, "cannot end the session a sign-in replaces; it expires on its own");
+        match accounts.logout(&previous).await {
+            Ok(()) => sign_ins.end(&previous.digest()),
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot end the session a sign-in replaces; it expires on its own")
+            }
         }
     }
     private(&mut response)

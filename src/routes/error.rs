@@ -106,7 +106,9 @@ impl From<Refusal> for ApiError {
         match refusal {
             Refusal::NameTaken(name) => Self::NameTaken(name.to_string()),
             // An API poster is no member: a full room does not refuse it.
-            other @ Refusal::RoomFull(_) => Self::Unexpected(anyhow::anyhow!(other)),
+            other @ (Refusal::RoomFull(_) | Refusal::NameLocked) => {
+                Self::Unexpected(anyhow::anyhow!(other))
+            }
         }
     }
 }

@@ -6,16 +6,19 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
+use super::session_cookie::SessionCookie;
 use super::{ApiError, Proxying};
 
+use crate::accounts::Accounts;
 use crate::chat::connections::ConnectionLimit;
 use crate::chat::ids::ResumeSecret;
 use crate::chat::messages::Close;
 use crate::chat::protocol::CloseCode;
 use crate::chat::registry::Registry;
-use crate::chat::session::{self, JoinRequest};
+use crate::chat::session::{self, JoinRequest, SignedInAs};
 use crate::chat::settings::SessionSettings;
-use crate::domain::{DisplayName, ErrorCode, Invalid, RoomCode};
+use crate::chat::sign_ins::SignIns;
+use crate::domain::{Account, DisplayName, ErrorCode, Invalid, RoomCode};
 use crate::origin::AllowedOrigins;
 
 /// What decides whether and how a WebSocket upgrade goes ahead, shared by every worker.
@@ -24,6 +27,7 @@ pub struct Upgrades {
     pub origins: AllowedOrigins,
     pub connections: ConnectionLimit,
     pub sessions: Arc<SessionSettings>,
+    pub sign_ins: SignIns,
 }
 
 #[derive(Deserialize)]
@@ -41,6 +45,7 @@ pub async fn connect(
     params: web::Query<UpgradeParams>,
     registry: web::Data<Registry>,
     upgrades: web::Data<Upgrades>,
+    accounts: web::Data<Accounts>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let client = upgrades.proxying.client(&req);
     // A present but unreadable Origin is treated like a foreign one.
@@ -71,7 +76,24 @@ pub async fn connect(
             );
         }
     };
-    let join = match parse(&code, params.into_inner(), client.address) {
+    // A cookie that signs nobody in (expired, ended, garbled) joins as a guest.
+    let token = SessionCookie::of(&req, &upgrades.proxying).token(&req);
+    let signed_in = match &token {
+        Some(token) => match accounts.authenticate(token).await {
+            Ok(account) => account.map(|account| SignedInAs {
+                account,
+                session: token.digest(),
+                sign_ins: upgrades.sign_ins.clone(),
+            }),
+            Err(err) => {
+                tracing::error!(error = %err, "cannot read a sign-in session");
+                let reason = "sign-ins cannot be checked right now; try again shortly";
+                return session::refuse(&req, payload, Close::new(CloseCode::TryAgain, reason));
+            }
+        },
+        None => None,
+    };
+    let join = match parse(&code, params.into_inner(), client.address, signed_in) {
         Ok(join) => join,
         Err(invalid) => {
             return session::refuse(
@@ -81,6 +103,20 @@ pub async fn connect(
             )
         }
     };
+    if join.signed_in.is_none() {
+        match registry.reserved_by_account(&join.name).await {
+            Ok(false) => {}
+            Ok(true) => {
+                let reason = session::reserved_name(&join.name).message;
+                return session::refuse(&req, payload, Close::new(CloseCode::NameTaken, reason));
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot check a name against the accounts");
+                let reason = "names cannot be checked right now; try again shortly";
+                return session::refuse(&req, payload, Close::new(CloseCode::TryAgain, reason));
+            }
+        }
+    }
     match registry.open(&join.room).await {
         Ok(Some(lobby)) => session::start(
             &req,
@@ -106,14 +142,19 @@ fn parse(
     code: &str,
     params: UpgradeParams,
     client: Option<std::net::IpAddr>,
+    signed_in: Option<SignedInAs>,
 ) -> Result<JoinRequest, Invalid> {
     let room = RoomCode::parse(code)?;
-    let name = params.name.ok_or_else(|| {
-        Invalid::new(
-            ErrorCode::InvalidName,
-            "a name is required: add ?name=… to the URL",
-        )
-    })?;
+    let name = match (&signed_in, params.name) {
+        (Some(signed_in), asked) => account_name(&signed_in.account, asked.as_deref())?,
+        (None, Some(name)) => DisplayName::parse(&name)?,
+        (None, None) => {
+            return Err(Invalid::new(
+                ErrorCode::InvalidName,
+                "a name is required: add ?name=… to the URL, or sign in",
+            ))
+        }
+    };
     let since = params
         .since
         .map(|since| {
@@ -128,8 +169,21 @@ fn parse(
     Ok(JoinRequest {
         room,
         client,
-        name: DisplayName::parse(&name)?,
+        name,
         resume: params.resume.map(ResumeSecret::parse).transpose()?,
         since,
+        signed_in,
     })
+}
+
+/// The name a signed-in member goes by: their username, which `?name`, if given, must match.
+fn account_name(account: &Account, asked: Option<&str>) -> Result<DisplayName, Invalid> {
+    let own = account.username.display_name();
+    match asked.map(DisplayName::parse).transpose()? {
+        Some(asked) if asked.key() != own.key() => Err(Invalid::new(
+            ErrorCode::NameLocked,
+            format!("signed in as {own}: leave out ?name, or make it {own}"),
+        )),
+        _ => Ok(own),
+    }
 }

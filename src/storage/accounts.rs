@@ -47,6 +47,15 @@ impl Database {
         row.as_ref().map(stored_account).transpose()
     }
 
+    pub async fn is_username(&self, key: &AccountKey) -> anyhow::Result<bool> {
+        let row = sqlx::query("SELECT 1 FROM accounts WHERE username_key = $1")
+            .bind(key.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .context("failed to look up a username")?;
+        Ok(row.is_some())
+    }
+
     pub async fn account_by_id(&self, id: UserId) -> anyhow::Result<Option<StoredAccount>> {
         let row = sqlx::query("SELECT id, username, password_hash FROM accounts WHERE id = $1")
             .bind(id.to_string())

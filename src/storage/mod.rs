@@ -199,6 +199,11 @@ impl Storage {
         Ok(self.database.account_by_key(key).await?)
     }
 
+    /// Whether an account has a username with this key.
+    pub async fn is_username(&self, key: &AccountKey) -> Result<bool, StorageError> {
+        Ok(self.database.is_username(key).await?)
+    }
+
     pub async fn account_by_id(&self, id: UserId) -> Result<Option<StoredAccount>, StorageError> {
         Ok(self.database.account_by_id(id).await?)
     }

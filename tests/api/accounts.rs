@@ -10,18 +10,18 @@ use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app, spawn_app_on, spawn_app_with, TestApp};
 
-const PASSWORD: &str = "correct horse battery";
+pub const PASSWORD: &str = "correct horse battery";
 
 /// A `Set-Cookie` header, taken apart.
 #[derive(Debug)]
-struct SetCookie {
+pub struct SetCookie {
     name: String,
     value: String,
     attributes: Vec<String>,
 }
 
 impl SetCookie {
-    fn of(response: &Response) -> Self {
+    pub fn of(response: &Response) -> Self {
         let header = response
             .headers()
             .get(SET_COOKIE)
@@ -43,14 +43,14 @@ impl SetCookie {
     }
 
     /// What a browser sends back.
-    fn header(&self) -> String {
+    pub fn header(&self) -> String {
         format!("{}={}", self.name, self.value)
     }
 }
 
 impl TestApp {
     /// Sends `body` as JSON with `method` to `path`, with extra headers.
-    async fn account_call(
+    pub async fn account_call(
         &self,
         method: Method,
         path: &str,
@@ -67,13 +67,13 @@ impl TestApp {
         request.send().await.expect("the server answers")
     }
 
-    async fn register(&self, username: &str, password: &str) -> Response {
+    pub async fn register(&self, username: &str, password: &str) -> Response {
         let body = json!({ "username": username, "password": password });
         self.account_call(Method::POST, "/api/account/register", Some(body), &[])
             .await
     }
 
-    async fn login(&self, username: &str, password: &str, cookie: Option<&str>) -> Response {
+    pub async fn login(&self, username: &str, password: &str, cookie: Option<&str>) -> Response {
         let body = json!({ "username": username, "password": password });
         let headers: Vec<(&str, &str)> = cookie.map(|c| ("cookie", c)).into_iter().collect();
         self.account_call(Method::POST, "/api/account/login", Some(body), &headers)
@@ -81,14 +81,14 @@ impl TestApp {
     }
 
     /// Registers `username` and returns the session cookie to send back.
-    async fn signed_up(&self, username: &str) -> String {
+    pub async fn signed_up(&self, username: &str) -> String {
         let response = self.register(username, PASSWORD).await;
         assert_eq!(response.status(), 201, "{username}");
         SetCookie::of(&response).header()
     }
 
     /// `GET /api/account` with `cookie`: the status, and the body.
-    async fn whoami(&self, cookie: &str) -> (u16, Value) {
+    pub async fn whoami(&self, cookie: &str) -> (u16, Value) {
         let response = self
             .account_call(Method::GET, "/api/account", None, &[("cookie", cookie)])
             .await;

@@ -327,8 +327,11 @@ impl TestApp {
     }
 }
 
-/// Joins at a room's WebSocket `url`, or returns the close code and reason of the refusal.
-pub async fn try_join_at(url: &str) -> Result<Client, (u16, String)> {
+/// Joins at a room's WebSocket `url` (or a request for it, with headers), or returns the close
+/// code and reason of the refusal.
+pub async fn try_join_at(
+    url: impl tungstenite::client::IntoClientRequest + Unpin,
+) -> Result<Client, (u16, String)> {
     let (mut socket, _) = tokio_tungstenite::connect_async(url)
         .await
         .expect("the upgrade succeeds");

@@ -1,5 +1,6 @@
 //! Integration tests: a real server on a random port, driven by real WebSocket and HTTP clients.
 
+mod account_rooms;
 mod accounts;
 mod bad_input;
 mod chat;

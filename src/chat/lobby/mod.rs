@@ -148,7 +148,7 @@ impl Lobby {
             Err(refusal) => {
                 let code = match refusal {
                     Refusal::RoomFull(_) => CloseCode::RoomFull,
-                    Refusal::NameTaken(_) => CloseCode::NameTaken,
+                    Refusal::NameTaken(_) | Refusal::NameLocked => CloseCode::NameTaken,
                 };
                 session.do_send(ToSession::Close(Close::new(code, refusal.to_string())));
                 return None;
@@ -161,9 +161,12 @@ impl Lobby {
             admission.welcome.resume.clone(),
         );
         let user = admitted.0.id;
-        let (joined, replaced) = (admission.joined, admission.replaced);
+        let (joined, replaced, renamed) = (admission.joined, admission.replaced, admission.renamed);
         if let Some(old) = replaced {
             self.close_replaced(old);
+        }
+        for renamed in renamed {
+            self.publish(renamed);
         }
         if let Some(joined) = joined {
             self.publish(joined);
@@ -298,10 +301,12 @@ impl Handler<Join> for Lobby {
         let arrival = Arrival {
             conn: join.conn,
             name: join.name,
-            resume: join.resume,
+            // An account's identity is its session, never a secret.
+            resume: join.resume.filter(|_| join.account.is_none()),
             since: join.since,
             known: None,
-            fresh_id: UserId::random(),
+            fresh_id: join.account.unwrap_or_else(UserId::random),
+            account: join.account.is_some(),
         };
         let session = join.session;
         if let Some(presence) = self.presence.clone() {
@@ -416,7 +421,11 @@ impl Lobby {
             }
             Ok(None) => {}
             Err(refusal) => {
-                let invalid = Invalid::new(ErrorCode::NameTaken, refusal.to_string());
+                let code = match refusal {
+                    Refusal::NameLocked => ErrorCode::NameLocked,
+                    _ => ErrorCode::NameTaken,
+                };
+                let invalid = Invalid::new(code, refusal.to_string());
                 self.fanout
                     .tell(conn, ToSession::Frame(error_frame(&invalid, None)));
             }

@@ -97,7 +97,7 @@ impl Lobby {
         let behind = arrival.since.is_some_and(|since| since > last);
         let (storage, code) = (self.storage.clone(), self.room.code().clone());
         let cutoff = self.room.expiry_cutoff(Timestamp::now());
-        let (fresh_id, name) = (arrival.fresh_id, arrival.name.clone());
+        let (fresh_id, name, account) = (arrival.fresh_id, arrival.name.clone(), arrival.account);
         let (placed, started) = (self.placed, Timestamp::now());
         let prepare = async move {
             let mut prepared = Prepared::default();
@@ -108,9 +108,11 @@ impl Lobby {
                 if let Some(fingerprint) = &fingerprint {
                     prepared.known = presence.identity(fingerprint).await.ok().flatten();
                 }
-                let user = departed
-                    .or_else(|| prepared.known.clone())
-                    .unwrap_or(User { id: fresh_id, name });
+                let user = departed.or_else(|| prepared.known.clone()).unwrap_or(User {
+                    id: fresh_id,
+                    name,
+                    account,
+                });
                 let entry = presence.entry(user, Timestamp::now());
                 match presence.claim(&entry, None).await {
                     Ok(None) => prepared.claimed = Some(entry.user),
@@ -203,8 +205,8 @@ impl Lobby {
         }
         let old_key = member.key.as_str().to_owned();
         let renamed = User {
-            id: member.user.id,
             name: name.clone(),
+            ..member.user.clone()
         };
         let entry = presence.entry(renamed, member.since);
         let claim = async move { presence.claim(&entry, Some(&old_key)).await };
