@@ -29,6 +29,10 @@ const FLOOD_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 /// How often the metrics recorder folds buffered histogram samples, so they do not pile up unscraped.
 const METRICS_UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 
+/// How often the sessions that connections are signed in with are checked: one that ended on
+/// another instance (logout, a password change) or expired closes its connections here within this.
+const SIGN_IN_CHECK_INTERVAL: Duration = Duration::from_secs(5);
+
 /// Expired sessions are refused at once; their rows are deleted this often.
 const SESSION_SWEEP_INTERVAL: Duration = Duration::from_secs(3600);
 
@@ -76,6 +80,7 @@ pub struct Application {
     port: u16,
     flood: Arc<ApiFlood>,
     accounts: Arc<Accounts>,
+    sign_ins: SignIns,
     storage: Storage,
     registry: Registry,
     retention: Duration,
@@ -167,6 +172,7 @@ impl Application {
             port,
             flood,
             accounts,
+            sign_ins,
             storage,
             registry,
             retention: config.retention,
@@ -196,6 +202,7 @@ impl Application {
         let (flood, metrics) = (self.flood, self.metrics);
         every(FLOOD_SWEEP_INTERVAL, move || flood.retain_recent());
         every(METRICS_UPKEEP_INTERVAL, move || metrics.run_upkeep());
+        actix_web::rt::spawn(check_sign_ins(Arc::clone(&self.accounts), self.sign_ins));
         actix_web::rt::spawn(forget_expired_sessions(self.accounts));
         if !self.retention.is_zero() {
             actix_web::rt::spawn(sweep_inactive_rooms(self.registry, self.retention));
@@ -225,6 +232,35 @@ fn every(period: Duration, mut chore: impl FnMut() + 'static) {
             chore();
         }
     });
+}
+
+/// Closes the connections of sessions that no longer exist (ended elsewhere, or expired).
+async fn check_sign_ins(accounts: Arc<Accounts>, sign_ins: SignIns) {
+    let mut check = actix_web::rt::time::interval(SIGN_IN_CHECK_INTERVAL);
+    // Warned once per outage, not every few seconds through it.
+    let mut failing = false;
+    loop {
+        check.tick().await;
+        let open = sign_ins.sessions();
+        if open.is_empty() {
+            continue;
+        }
+        match accounts.live(&open).await {
+            Ok(live) => {
+                failing = false;
+                let live: std::collections::HashSet<_> = live.into_iter().collect();
+                for ended in open.iter().filter(|session| !live.contains(session)) {
+                    sign_ins.end(ended);
+                }
+            }
+            // The sessions' connections stay: the database will answer a later check.
+            Err(err) if !failing => {
+                failing = true;
+                tracing::warn!(error = %err, "cannot check sign-in sessions; their connections stay open");
+            }
+            Err(_) => {}
+        }
+    }
 }
 
 /// Deletes expired sign-in sessions (and quiet throttle entries) now and then.

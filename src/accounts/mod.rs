@@ -11,7 +11,9 @@ use std::time::Duration;
 
 pub use throttle::Throttled;
 
-use crate::domain::{Account, AccountKey, Password, SessionToken, Timestamp, UserId, Username};
+use crate::domain::{
+    Account, AccountKey, Password, SessionToken, Timestamp, TokenDigest, UserId, Username,
+};
 use crate::storage::{Storage, StorageError};
 use hasher::Hasher;
 use throttle::Throttle;
@@ -155,6 +157,11 @@ impl Accounts {
         self.storage.delete_account(account.id).await?;
         tracing::info!(account = %account.id, "deleted an account");
         Ok(())
+    }
+
+    /// Which of `sessions` still sign anyone in.
+    pub async fn live(&self, sessions: &[TokenDigest]) -> Result<Vec<TokenDigest>, StorageError> {
+        self.storage.live_sessions(sessions).await
     }
 
     /// Deletes sessions past their expiry (they are refused already; this frees their rows).

@@ -70,6 +70,11 @@ impl SignIns {
         ended.into_iter().for_each(close);
     }
 
+    /// The sessions connections are open under, to check that they still exist.
+    pub fn sessions(&self) -> Vec<TokenDigest> {
+        self.lock().keys().cloned().collect()
+    }
+
     fn lock(&self) -> MutexGuard<'_, HashMap<TokenDigest, Session>> {
         // A panic while holding this lock leaves the map as it was: keep using it.
         self.0

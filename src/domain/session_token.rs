@@ -43,6 +43,11 @@ impl SessionToken {
 }
 
 impl TokenDigest {
+    /// A digest as the sessions table holds it.
+    pub fn from_stored(digest: String) -> Self {
+        Self(digest)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -8,6 +8,9 @@ use uuid::Uuid;
 use super::database::Database;
 use crate::domain::{Account, AccountKey, Timestamp, TokenDigest, UserId, Username};
 
+/// Digests per lookup: 100 bound parameters, far below either database's limit.
+const LOOKUP_CHUNK: usize = 100;
+
 /// An account as stored, with the PHC string of its password's hash.
 pub struct StoredAccount {
     pub account: Account,
@@ -134,6 +137,35 @@ impl Database {
             .map(stored_account)
             .transpose()?
             .map(|stored| stored.account))
+    }
+
+    /// Which of `digests` are sessions that exist and have not expired by `now`.
+    pub async fn live_sessions(
+        &self,
+        digests: &[TokenDigest],
+        now: Timestamp,
+    ) -> anyhow::Result<Vec<TokenDigest>> {
+        let mut live = Vec::with_capacity(digests.len());
+        for chunk in digests.chunks(LOOKUP_CHUNK) {
+            let placeholders: Vec<String> = (2..chunk.len() + 2).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT token_digest FROM account_sessions WHERE expires_at > $1 AND token_digest IN ({})",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query(&sql).bind(now.as_millis());
+            for digest in chunk {
+                query = query.bind(digest.as_str());
+            }
+            let rows = query
+                .fetch_all(&self.pool)
+                .await
+                .context("failed to check sessions")?;
+            for row in rows {
+                let digest: String = row.try_get("token_digest")?;
+                live.push(TokenDigest::from_stored(digest));
+            }
+        }
+        Ok(live)
     }
 
     pub async fn end_session(&self, digest: &TokenDigest) -> anyhow::Result<()> {

@@ -238,6 +238,17 @@ impl Storage {
         Ok(self.database.session(digest, Timestamp::now()).await?)
     }
 
+    /// Which of `digests` are live sessions.
+    pub async fn live_sessions(
+        &self,
+        digests: &[TokenDigest],
+    ) -> Result<Vec<TokenDigest>, StorageError> {
+        Ok(self
+            .database
+            .live_sessions(digests, Timestamp::now())
+            .await?)
+    }
+
     pub async fn end_session(&self, digest: &TokenDigest) -> Result<(), StorageError> {
         Ok(self.database.end_session(digest).await?)
     }

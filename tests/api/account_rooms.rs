@@ -274,3 +274,22 @@ async fn a_password_change_closes_the_other_sessions_connections() {
     here.say("still here").await;
     assert_eq!(here.expect("message").await["text"], "still here");
 }
+
+/// A session that ends out of this instance's sight (expired, or ended by another instance
+/// sharing the database) closes its connections at the next check, within seconds.
+#[actix_web::test]
+async fn a_session_that_expires_closes_its_connections() {
+    let app = spawn_app().await;
+    let cookie = app.signed_up("ann").await;
+    let code = app.create_room().await;
+    let mut ann = app.join_signed_in(&code, &cookie).await;
+
+    let mut connection = app.database.connect().await;
+    sqlx::query("UPDATE account_sessions SET expires_at = 0")
+        .execute(&mut connection)
+        .await
+        .unwrap();
+
+    // The check runs every 5 s; expect_close waits up to PATIENCE (10 s).
+    assert_eq!(ann.expect_close().await.0, 4401);
+}

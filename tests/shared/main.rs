@@ -8,6 +8,7 @@ mod harness;
 #[path = "../api/helpers.rs"]
 mod helpers;
 
+mod accounts;
 mod membership;
 mod numbering;
 mod outages;
