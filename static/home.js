@@ -14,7 +14,9 @@ const errors = {
   create: document.getElementById("create-code-error"),
 };
 
-nameInput.value = rememberedName();
+// Signed in, the name is the username, which the page has filled in.
+const USERNAME = document.body.dataset.username;
+if (!USERNAME) nameInput.value = rememberedName();
 
 function checkName() {
   const problem = nameProblem(nameInput.value, MAX_NAME);
@@ -30,7 +32,7 @@ function codeProblem(code) {
 /** Remembers the name and the wish to join, then opens the room page. */
 function enter(code) {
   const name = nameInput.value.trim();
-  rememberName(name);
+  if (!USERNAME) rememberName(name);
   sessionStorage.setItem(`hubbub.join.${code.toUpperCase()}`, name);
   location.assign(`/r/${encodeURIComponent(code.toUpperCase())}`);
 }
@@ -54,7 +56,8 @@ async function join(event) {
     return;
   }
   const wanted = nameKey(nameInput.value);
-  if (body.members.some((member) => nameKey(member.name) === wanted)) {
+  // Signed in, your own name in the list is you on another device.
+  if (!USERNAME && body.members.some((member) => nameKey(member.name) === wanted)) {
     showFieldError(nameInput, errors.name, `Someone in ${body.code} is already called ${nameInput.value.trim()}. Pick another name.`);
     return;
   }

@@ -34,10 +34,13 @@ const el = {
   nameSubmit: $("name-submit"), nameTitle: $("name-dialog-title"),
 };
 
+/** Signed in: the room knows this person by their username, and needs no name from them. */
+const USERNAME = document.body.dataset.username ?? null;
+
 const session = {
   socket: null,
   me: null,
-  name: sessionStorage.getItem(JOIN_KEY) ?? "",
+  name: USERNAME ?? sessionStorage.getItem(JOIN_KEY) ?? "",
   resume: sessionStorage.getItem(RESUME_KEY),
   /** The highest seq shown; a reconnect asks for everything after it. */
   lastSeq: null,
@@ -64,7 +67,8 @@ let lastTypingSent = 0;
 // ---- Connection ----
 
 function connect() {
-  const params = new URLSearchParams({ name: session.name });
+  // Signed in, the session cookie says who this is; a guest says their name.
+  const params = new URLSearchParams(USERNAME ? {} : { name: session.name });
   if (session.resume) params.set("resume", session.resume);
   if (session.lastSeq !== null) params.set("since", String(session.lastSeq));
   // Built from location, so the page works unchanged behind ngrok or any TLS proxy.
@@ -95,6 +99,11 @@ function closed(event) {
       return;
     case 4404:
       showBanner("This room no longer exists.", { linkHome: true });
+      return;
+    case 4401:
+      showBanner("You were signed out, so you left the room.", {
+        action: ["Sign in again", () => location.assign(`/signin?next=${encodeURIComponent(location.pathname)}`)],
+      });
       return;
     case 4000:
       showBanner("This room is open in another tab or window.", { action: ["Use it here", reconnectNow] });
@@ -165,7 +174,8 @@ function welcome(frame) {
   session.attempts = 0;
   sessionStorage.setItem(RESUME_KEY, frame.resume);
   sessionStorage.setItem(JOIN_KEY, frame.you.name);
-  rememberName(frame.you.name);
+  // A username is no guest's name to offer next time: as a guest it is refused.
+  if (!frame.you.account) rememberName(frame.you.name);
   el.myName.textContent = frame.you.name;
   hideBanner();
   members.clear();
@@ -553,7 +563,7 @@ el.copyInvite.addEventListener("click", async () => {
   setTimeout(() => { el.copyStatus.textContent = ""; }, 4000);
 });
 
-el.rename.addEventListener("click", () => askForName("rename"));
+el.rename?.addEventListener("click", () => askForName("rename"));
 
 el.leave.addEventListener("click", () => {
   session.leaving = true;

@@ -9,9 +9,11 @@ use anyhow::Context;
 use serde::Serialize;
 use tera::Tera;
 
+use super::session_cookie::SessionCookie;
 use super::{ApiError, Proxying};
+use crate::accounts::Accounts;
 use crate::chat::registry::Registry;
-use crate::domain::{ErrorCode, RoomCode, MAX_MESSAGE_CHARS, MAX_NAME_CHARS};
+use crate::domain::{Account, ErrorCode, RoomCode, MAX_MESSAGE_CHARS, MAX_NAME_CHARS};
 
 /// The limits the pages tell people about before the server has to.
 #[derive(Serialize)]
@@ -26,8 +28,10 @@ const LIMITS: Limits = Limits {
 };
 
 #[derive(Serialize)]
-struct HomePage {
+struct HomePage<'a> {
     limits: Limits,
+    /// Who is signed in, if anyone: the header says so, and the name is theirs.
+    viewer: Option<&'a Account>,
 }
 
 #[derive(Serialize)]
@@ -36,6 +40,18 @@ struct RoomPage<'a> {
     limits: Limits,
     /// `--public-url`, if set; otherwise the page uses the address it was opened at.
     invite_base: &'a str,
+    viewer: Option<&'a Account>,
+}
+
+/// The sign-in page, or with `register` the registration page.
+#[derive(Serialize)]
+struct SignInPage {
+    register: bool,
+}
+
+#[derive(Serialize)]
+struct AccountPage<'a> {
+    viewer: &'a Account,
 }
 
 #[derive(Serialize)]
@@ -68,16 +84,72 @@ impl ResponseError for PageError {
     }
 }
 
-pub async fn home(tera: web::Data<Tera>) -> Result<HttpResponse, PageError> {
-    render(&tera, "home.html", &HomePage { limits: LIMITS })
+/// Who the request is signed in as; a failing database shows the page as to a guest.
+async fn viewer(req: &HttpRequest, accounts: &Accounts, proxying: &Proxying) -> Option<Account> {
+    let token = SessionCookie::of(req, proxying).token(req)?;
+    match accounts.authenticate(&token).await {
+        Ok(account) => account,
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot read a sign-in session for a page");
+            None
+        }
+    }
+}
+
+pub async fn home(
+    req: HttpRequest,
+    tera: web::Data<Tera>,
+    accounts: web::Data<Accounts>,
+    proxying: web::Data<Proxying>,
+) -> Result<HttpResponse, PageError> {
+    let viewer = viewer(&req, &accounts, &proxying).await;
+    let page = HomePage {
+        limits: LIMITS,
+        viewer: viewer.as_ref(),
+    };
+    render(&tera, "home.html", &page)
+}
+
+/// `/signin` and `/register`; someone signed in already goes home.
+pub async fn sign_in(
+    req: HttpRequest,
+    tera: web::Data<Tera>,
+    accounts: web::Data<Accounts>,
+    proxying: web::Data<Proxying>,
+) -> Result<HttpResponse, PageError> {
+    if viewer(&req, &accounts, &proxying).await.is_some() {
+        return Ok(see_other("/"));
+    }
+    let register = req.path() == "/register";
+    render(&tera, "signin.html", &SignInPage { register })
+}
+
+/// `/account`: change the password, delete the account; signed out, the sign-in page instead.
+pub async fn account(
+    req: HttpRequest,
+    tera: web::Data<Tera>,
+    accounts: web::Data<Accounts>,
+    proxying: web::Data<Proxying>,
+) -> Result<HttpResponse, PageError> {
+    match viewer(&req, &accounts, &proxying).await {
+        Some(viewer) => render(&tera, "account.html", &AccountPage { viewer: &viewer }),
+        None => Ok(see_other("/signin?next=/account")),
+    }
+}
+
+fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((actix_web::http::header::LOCATION, location))
+        .finish()
 }
 
 #[tracing::instrument(name = "room_page", skip_all, fields(room = %code))]
 pub async fn room(
+    req: HttpRequest,
     code: web::Path<String>,
     tera: web::Data<Tera>,
     registry: web::Data<Registry>,
-    proxying: web::Data<Proxying>,
+    (accounts, proxying): (web::Data<Accounts>, web::Data<Proxying>),
 ) -> Result<HttpResponse, PageError> {
     let missing = || PageError::NoSuchRoom(code.to_uppercase());
     let room = RoomCode::parse(&code).map_err(|_| missing())?;
@@ -89,15 +161,14 @@ pub async fn room(
         .public_url
         .as_ref()
         .map_or("", |url| url.as_str().trim_end_matches('/'));
-    render(
-        &tera,
-        "room.html",
-        &RoomPage {
-            code: &room,
-            limits: LIMITS,
-            invite_base,
-        },
-    )
+    let viewer = viewer(&req, &accounts, &proxying).await;
+    let page = RoomPage {
+        code: &room,
+        limits: LIMITS,
+        invite_base,
+        viewer: viewer.as_ref(),
+    };
+    render(&tera, "room.html", &page)
 }
 
 fn render(tera: &Tera, template: &str, page: &impl Serialize) -> Result<HttpResponse, PageError> {
@@ -204,20 +275,40 @@ mod tests {
     fn every_template_renders() {
         let tera = crate::assets::templates().unwrap();
         let code = RoomCode::parse("K7MXQ2").unwrap();
-        let pages: [(&str, tera::Context); 3] = [
+        let ann = Account {
+            id: crate::domain::UserId::random(),
+            username: crate::domain::Username::parse("ann").unwrap(),
+        };
+        fn context(page: impl Serialize) -> tera::Context {
+            tera::Context::from_serialize(page).unwrap()
+        }
+        let pages: Vec<(&str, tera::Context)> = vec![
             (
                 "home.html",
-                tera::Context::from_serialize(HomePage { limits: LIMITS }).unwrap(),
+                context(&HomePage {
+                    limits: LIMITS,
+                    viewer: None,
+                }),
+            ),
+            (
+                "home.html",
+                context(&HomePage {
+                    limits: LIMITS,
+                    viewer: Some(&ann),
+                }),
             ),
             (
                 "room.html",
-                tera::Context::from_serialize(RoomPage {
+                context(&RoomPage {
                     code: &code,
                     limits: LIMITS,
                     invite_base: "",
-                })
-                .unwrap(),
+                    viewer: Some(&ann),
+                }),
             ),
+            ("signin.html", context(&SignInPage { register: true })),
+            ("signin.html", context(&SignInPage { register: false })),
+            ("account.html", context(&AccountPage { viewer: &ann })),
             (
                 "error.html",
                 tera::Context::from_serialize(ErrorPage {
@@ -228,21 +319,46 @@ mod tests {
                 .unwrap(),
             ),
         ];
-        let names: Vec<_> = tera
-            .get_template_names()
-            .filter(|name| *name != "base.html")
-            .collect();
-        assert_eq!(
-            names.len(),
-            pages.len(),
-            "a template without a render test: {names:?}"
-        );
+        // base.html is extended by all, account_nav.html included in some.
+        for name in tera.get_template_names() {
+            assert!(
+                ["base.html", "account_nav.html"].contains(&name)
+                    || pages.iter().any(|(page, _)| page == &name),
+                "{name} has no render test"
+            );
+        }
         for (name, context) in pages {
             let html = tera
                 .render(name, &context)
                 .unwrap_or_else(|err| panic!("{name}: {err:?}"));
             assert!(html.starts_with("<!doctype html>"), "{name}");
         }
+    }
+
+    #[test]
+    fn the_header_says_who_is_signed_in() {
+        let tera = crate::assets::templates().unwrap();
+        let ann = Account {
+            id: crate::domain::UserId::random(),
+            username: crate::domain::Username::parse("ann").unwrap(),
+        };
+        let page = HomePage {
+            limits: LIMITS,
+            viewer: Some(&ann),
+        };
+        let html = tera
+            .render("home.html", &tera::Context::from_serialize(page).unwrap())
+            .unwrap();
+        assert!(html.contains("Signed in as"), "{html}");
+        assert!(html.contains("data-username=\"ann\""));
+        let page = HomePage {
+            limits: LIMITS,
+            viewer: None,
+        };
+        let html = tera
+            .render("home.html", &tera::Context::from_serialize(page).unwrap())
+            .unwrap();
+        assert!(html.contains("href=\"/signin\""));
     }
 
     #[test]
