@@ -113,6 +113,10 @@ pub struct Config {
     #[arg(long, env = "HUBBUB_MAX_MEMBERS_PER_ROOM", default_value_t = 1_000)]
     pub max_members_per_room: usize,
 
+    /// How long someone a moderator kicks out of a room may not come back.
+    #[arg(long, env = "HUBBUB_KICK_DURATION", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub kick_duration: Duration,
+
     /// Rooms in memory at once; past it no new room is created (stored rooms still open).
     #[arg(long, env = "HUBBUB_MAX_ROOMS", default_value_t = 10_000)]
     pub max_rooms: usize,
@@ -200,6 +204,7 @@ impl Config {
             idle_timeout: self.room_idle_timeout,
             max_members: self.max_members_per_room,
             max_rooms: self.max_rooms,
+            kick_for: self.kick_duration,
         }
     }
 

@@ -6,7 +6,7 @@ use bytestring::ByteString;
 use super::ids::{ConnId, ResumeSecret};
 use super::protocol::CloseCode;
 use super::room::{Refusal, RoomInfo};
-use crate::domain::{ChatMessage, DisplayName, MessageRef, MessageText, UserId};
+use crate::domain::{ChatMessage, DisplayName, MessageRef, MessageText, TokenDigest, UserId};
 use crate::storage::{Keep, StorageError, Unnumbered};
 
 /// Asks to become a member; the lobby answers the session with a welcome frame or a close.
@@ -23,6 +23,33 @@ pub struct Join {
     pub since: Option<u64>,
     /// The account the connection is signed in as; `name` is then its username.
     pub account: Option<UserId>,
+}
+
+/// A member proves they own the room with its owner token (the token's digest).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Claim {
+    pub conn: ConnId,
+    pub token: TokenDigest,
+    /// Signed in: make the account the room's owner for good.
+    pub bind: bool,
+}
+
+/// A moderator acts on the room or on someone in it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Moderate {
+    pub conn: ConnId,
+    pub act: Act,
+}
+
+#[derive(Debug)]
+pub enum Act {
+    Kick {
+        target: UserId,
+        reason: Option<MessageText>,
+    },
+    Lock(bool),
 }
 
 /// The connection has closed.
@@ -111,11 +138,38 @@ pub struct Close {
     pub reason: String,
 }
 
+/// A close frame's reason fits in 123 bytes (RFC 6455: 125 for the payload, 2 of them the code).
+const MAX_CLOSE_REASON_BYTES: usize = 123;
+
 impl Close {
+    /// `reason` is cut, at a character boundary, to what a close frame can carry.
     pub fn new(code: CloseCode, reason: impl Into<String>) -> Self {
-        Self {
-            code,
-            reason: reason.into(),
+        let mut reason = reason.into();
+        if reason.len() > MAX_CLOSE_REASON_BYTES {
+            let mut end = MAX_CLOSE_REASON_BYTES - '…'.len_utf8();
+            while !reason.is_char_boundary(end) {
+                end -= 1;
+            }
+            reason.truncate(end);
+            reason.push('…');
         }
+        Self { code, reason }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_close_reason_is_cut_to_fit_a_close_frame() {
+        let long = Close::new(CloseCode::Kicked, "é".repeat(100));
+        assert!(
+            long.reason.len() <= MAX_CLOSE_REASON_BYTES,
+            "{}",
+            long.reason.len()
+        );
+        assert!(long.reason.ends_with('…'));
+        assert_eq!(Close::new(CloseCode::Kicked, "short").reason, "short");
     }
 }

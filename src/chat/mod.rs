@@ -7,6 +7,7 @@ pub mod history;
 pub mod ids;
 pub mod lobby;
 pub mod messages;
+pub mod moderation;
 pub mod ordering;
 pub mod protocol;
 pub mod registry;

@@ -9,7 +9,8 @@ use serde_json::Value;
 use super::ids::ResumeSecret;
 use super::room::Welcome;
 use crate::domain::{
-    ChatMessage, DisplayName, ErrorCode, Invalid, RoomCode, RoomEvent, Timestamp, User,
+    ChatMessage, DisplayName, ErrorCode, Invalid, MessageText, Role, RoomCode, RoomEvent,
+    RoomRules, Sanction, Timestamp, User, UserId,
 };
 
 /// Why the server closes a WebSocket: RFC 6455's codes where one fits, application codes
@@ -44,6 +45,10 @@ pub enum CloseCode {
     RoomFull,
     /// The client's address already holds its maximum of connections.
     TooManyConnections,
+    /// A moderator sent this person out of the room.
+    Kicked,
+    /// The room is locked to newcomers.
+    Locked,
     /// The session this connection was signed in with has ended (logout, password change,
     /// account deleted).
     SignedOut,
@@ -68,6 +73,8 @@ impl CloseCode {
             Self::RoomFull => 4413,
             Self::TooManyConnections => 4429,
             Self::SignedOut => 4401,
+            Self::Kicked => 4403,
+            Self::Locked => 4423,
         }
     }
 
@@ -79,12 +86,14 @@ impl CloseCode {
             Self::TooSlow => "too_slow",
             Self::Timeout => "timeout",
             Self::SignedOut => "signed_out",
+            Self::Kicked => "kicked",
             Self::Protocol | Self::Unsupported | Self::InvalidPayload | Self::TooBig => "protocol",
             Self::TryAgain
             | Self::BadRequest
             | Self::NoSuchRoom
             | Self::NameTaken
             | Self::RoomFull
+            | Self::Locked
             | Self::TooManyConnections => "other",
         }
     }
@@ -103,9 +112,24 @@ pub enum ClientFrame {
         name: String,
     },
     Typing {},
+    /// Proves ownership with the room's owner token; `bind` (signed in) makes the account owner.
+    Claim {
+        owner_token: String,
+        #[serde(default)]
+        bind: bool,
+    },
+    /// Sends someone out of the room for a while (moderators and owners).
+    Kick {
+        user_id: UserId,
+        reason: Option<String>,
+    },
+    Lock {},
+    Unlock {},
 }
 
-const CLIENT_TYPES: [&str; 3] = ["message", "rename", "typing"];
+const CLIENT_TYPES: [&str; 7] = [
+    "message", "rename", "typing", "claim", "kick", "lock", "unlock",
+];
 
 impl ClientFrame {
     /// Parses a text frame, saying precisely what is wrong when it cannot.
@@ -129,7 +153,10 @@ fn explain(text: &str, err: serde_json::Error) -> Invalid {
         Ok(Value::Object(fields)) => match fields.get("type") {
             Some(Value::String(kind)) if !CLIENT_TYPES.contains(&kind.as_str()) => Invalid::new(
                 ErrorCode::UnknownType,
-                format!("unknown frame type {kind:?}; expected one of message, rename, typing"),
+                format!(
+                    "unknown frame type {kind:?}; expected one of {}",
+                    CLIENT_TYPES.join(", ")
+                ),
             ),
             Some(Value::String(_)) => bad_request(err.to_string()),
             Some(_) => bad_request("`type` must be a string".into()),
@@ -146,7 +173,7 @@ fn explain(text: &str, err: serde_json::Error) -> Invalid {
 enum ServerFrame<'a> {
     Welcome {
         room: &'a RoomCode,
-        you: &'a User,
+        you: You<'a>,
         resume: &'a ResumeSecret,
         members: &'a [&'a User],
         history: &'a [&'a ChatMessage],
@@ -155,6 +182,10 @@ enum ServerFrame<'a> {
         /// Set in a room whose messages disappear after this many seconds.
         #[serde(skip_serializing_if = "Option::is_none")]
         expire_after_seconds: Option<u64>,
+        /// The members ranked above member; everyone else is a member.
+        roles: Vec<Ranked>,
+        #[serde(flatten)]
+        rules: RoomRules,
     },
     Message(&'a ChatMessage),
     Joined {
@@ -177,6 +208,22 @@ enum ServerFrame<'a> {
     Expired {
         through_seq: u64,
     },
+    Moderated {
+        action: Sanction,
+        user: &'a User,
+        by: &'a User,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<&'a MessageText>,
+        until: Timestamp,
+    },
+    Role {
+        user: &'a User,
+        role: Role,
+    },
+    RoomUpdated {
+        #[serde(flatten)]
+        rules: RoomRules,
+    },
     Error {
         code: ErrorCode,
         message: &'a str,
@@ -184,6 +231,20 @@ enum ServerFrame<'a> {
         #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<&'a str>,
     },
+}
+
+/// The welcome's `you`: who you are, and your rank.
+#[derive(Debug, Serialize)]
+struct You<'a> {
+    #[serde(flatten)]
+    user: &'a User,
+    role: Role,
+}
+
+#[derive(Debug, Serialize)]
+struct Ranked {
+    id: UserId,
+    role: Role,
 }
 
 impl ServerFrame<'_> {
@@ -210,6 +271,21 @@ pub fn event_frame(event: &RoomEvent) -> ByteString {
         RoomEvent::Expired { through_seq } => ServerFrame::Expired {
             through_seq: *through_seq,
         },
+        RoomEvent::Moderated {
+            sanction,
+            user,
+            by,
+            reason,
+            until,
+        } => ServerFrame::Moderated {
+            action: *sanction,
+            user,
+            by,
+            reason: reason.as_ref(),
+            until: *until,
+        },
+        RoomEvent::RoleChanged { user, role } => ServerFrame::Role { user, role: *role },
+        RoomEvent::RulesChanged { rules } => ServerFrame::RoomUpdated { rules: *rules },
     }
     .encode()
 }
@@ -218,12 +294,21 @@ pub fn event_frame(event: &RoomEvent) -> ByteString {
 pub fn welcome_frame(welcome: &Welcome<'_>) -> ByteString {
     ServerFrame::Welcome {
         room: welcome.room,
-        you: welcome.you,
+        you: You {
+            user: welcome.you,
+            role: welcome.role,
+        },
         resume: welcome.resume,
         members: &welcome.members,
         history: &welcome.history,
         truncated: welcome.truncated,
         expire_after_seconds: welcome.expire_after_seconds,
+        roles: welcome
+            .ranked
+            .iter()
+            .map(|&(id, role)| Ranked { id, role })
+            .collect(),
+        rules: welcome.rules,
     }
     .encode()
 }

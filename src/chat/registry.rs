@@ -10,9 +10,11 @@ use super::messages::{Describe, ReadHistory, Shutdown};
 use super::room::{RoomInfo, RoomState};
 use super::settings::RoomSettings;
 use crate::broker::Broker;
-use crate::domain::{AccountKey, ChatMessage, DisplayName, MessageLifetime, RoomCode, Timestamp};
+use crate::domain::{
+    AccountKey, ChatMessage, DisplayName, MessageLifetime, Ownership, RoomCode, Timestamp,
+};
 use crate::instruments;
-use crate::storage::{Created, Keep, Storage, StorageError, StoredRoom};
+use crate::storage::{Created, Keep, LogEntry, Storage, StorageError, StoredRoom};
 
 /// How many times a request that finds its lobby stopping (unloaded as idle just then) loads it again.
 const ATTEMPTS: usize = 3;
@@ -65,6 +67,7 @@ impl Registry {
         &self,
         requested: Option<RoomCode>,
         lifetime: Option<MessageLifetime>,
+        ownership: Ownership,
     ) -> Result<RoomCode, CreateError> {
         if self.lock().len() >= self.settings.max_rooms {
             return Err(CreateError::Full(self.settings.max_rooms));
@@ -73,7 +76,7 @@ impl Registry {
         let code = match requested {
             Some(code) => match self
                 .storage
-                .create_room(&code, created_at, lifetime)
+                .create_room(&code, created_at, lifetime, &ownership)
                 .await?
             {
                 Created::New => code,
@@ -84,7 +87,7 @@ impl Registry {
                 let code = RoomCode::generate();
                 if let Created::New = self
                     .storage
-                    .create_room(&code, created_at, lifetime)
+                    .create_room(&code, created_at, lifetime, &ownership)
                     .await?
                 {
                     break code;
@@ -96,6 +99,7 @@ impl Registry {
             recent: Vec::new(),
             last_seq: 0,
             lifetime,
+            ownership,
         };
         let mut rooms = self.lock();
         let lobby = Lobby::start(code.clone(), state, self.wiring(&code));
@@ -139,6 +143,7 @@ impl Registry {
             recent,
             last_seq: stored.last_seq.max(newest),
             lifetime: stored.lifetime,
+            ownership: stored.ownership,
         };
         let lobby = Lobby::start(code.clone(), state, self.wiring(code));
         rooms.insert(code.clone(), lobby.clone());
@@ -227,6 +232,19 @@ impl Registry {
             .messages(code, range, expiry_cutoff(&stored), read.limit, read.keep)
             .await?;
         Ok(Some(messages))
+    }
+
+    /// Who owns a stored room, as storage keeps it (the owning account, the owner token's digest).
+    pub async fn ownership(&self, code: &RoomCode) -> Result<Option<Ownership>, StorageError> {
+        Ok(self
+            .storage
+            .room(code)
+            .await?
+            .map(|stored| stored.ownership))
+    }
+
+    pub async fn moderation_log(&self, code: &RoomCode) -> Result<Vec<LogEntry>, StorageError> {
+        self.storage.moderation_log(code).await
     }
 
     /// Whether a room exists, in memory or in storage, without loading it.

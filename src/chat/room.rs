@@ -10,10 +10,12 @@ use serde::Serialize;
 
 use super::history::{has_gap, History};
 use super::ids::{ConnId, ResumeSecret};
+use super::moderation::{Authority, Claim};
 use super::settings::RoomSettings;
 use crate::domain::{
     AccountKey, ChatMessage, DisplayName, InstanceId, MessageLifetime, MessageRef, MessageText,
-    NameKey, RoomCode, RoomEvent, Timestamp, User, UserId, MAX_NAME_CHARS,
+    NameKey, Ownership, Role, RoomCode, RoomEvent, RoomRules, Sanction, Timestamp, TokenDigest,
+    User, UserId, MAX_NAME_CHARS,
 };
 
 /// The most messages a reconnecting client is replayed; beyond that its welcome says `truncated`.
@@ -43,6 +45,9 @@ pub struct Room {
     next_seq: u64,
     history_on_join: usize,
     max_members: usize,
+    authority: Authority,
+    /// Accounts that have been members here, who count as coming back to a locked room.
+    been_here: indexmap::IndexSet<UserId>,
 }
 
 struct Member {
@@ -108,6 +113,7 @@ pub struct RoomState {
     pub recent: Vec<ChatMessage>,
     pub last_seq: u64,
     pub lifetime: Option<MessageLifetime>,
+    pub ownership: Ownership,
 }
 
 /// Someone asking to become a member.
@@ -150,6 +156,10 @@ pub struct Welcome<'a> {
     /// True when some messages after the requested `since` are not included.
     pub truncated: bool,
     pub expire_after_seconds: Option<u64>,
+    pub role: Role,
+    /// The members ranked above member.
+    pub ranked: Vec<(UserId, Role)>,
+    pub rules: RoomRules,
 }
 
 /// Why the room said no. A refusal changes nothing: the identity a join tried to resume stays resumable.
@@ -161,6 +171,16 @@ pub enum Refusal {
     NameTaken(DisplayName),
     #[error("a signed-in member goes by their username; change it in the account")]
     NameLocked,
+    #[error("you were sent out of this room; you may come back after {0}")]
+    Kicked(Timestamp),
+    #[error("this room is locked: nobody new may join")]
+    Locked,
+    #[error("only someone who outranks them may do that")]
+    Forbidden,
+    #[error("that owner token is not this room's")]
+    NotTheOwnerToken,
+    #[error("nobody with that id is in this room")]
+    NotInRoom,
 }
 
 /// A room as the API describes it.
@@ -179,6 +199,8 @@ impl Room {
             code,
             created_at: state.created_at,
             lifetime: state.lifetime,
+            authority: Authority::new(state.ownership),
+            been_here: indexmap::IndexSet::new(),
             expired_through: 0,
             members: IndexMap::new(),
             companions: HashMap::new(),
@@ -261,6 +283,12 @@ impl Room {
         // A departed identity comes back under its own id and name, here or (shared mode) from
         // another instance; an unknown secret is a fresh join.
         let returning = self.returning(&arrival);
+        if let Some(until) = returning.and_then(|user| self.authority.kicked_until(user.id, now)) {
+            return Err(Refusal::Kicked(until));
+        }
+        if returning.is_none() && self.authority.rules().locked {
+            return Err(Refusal::Locked);
+        }
         let name = returning.map_or(&arrival.name, |user| &user.name);
         // Someone connected elsewhere who moves here is no newcomer to the room's count.
         let moving = returning.is_some_and(|user| self.remote.contains_key(&user.id));
@@ -298,11 +326,19 @@ impl Room {
             name: arrival.name,
             account: true,
         };
+        if let Some(until) = self.authority.kicked_until(user.id, now) {
+            return Err(Refusal::Kicked(until));
+        }
         if let Some(first) = self.conn_of(user.id) {
             self.companions.insert(arrival.conn, first);
             return Ok(self.admitted(door, Effects::default()));
         }
         let moving = self.remote.contains_key(&user.id);
+        let returning = moving || self.been_here.contains(&user.id);
+        if self.authority.rules().locked && !returning && self.authority.role_of(&user).is_member()
+        {
+            return Err(Refusal::Locked);
+        }
         if !moving && self.member_count() >= self.max_members {
             return Err(Refusal::RoomFull(self.max_members));
         }
@@ -337,6 +373,10 @@ impl Room {
                 ts: now,
             });
         }
+        if self.been_here.len() == MAX_DEPARTED {
+            self.been_here.shift_remove_index(0);
+        }
+        self.been_here.insert(user.id);
         let member = Member::new(user, key, ResumeSecret::generate(), now);
         Ok(self.enter(door, member, renamed))
     }
@@ -425,6 +465,9 @@ impl Room {
                 history,
                 truncated,
                 expire_after_seconds: self.lifetime.map(MessageLifetime::as_secs),
+                role: self.authority.role_of(&member.user),
+                ranked: self.ranked(),
+                rules: self.authority.rules(),
             },
             joined: effects.joined,
             replaced: effects.replaced,
@@ -648,6 +691,148 @@ impl Room {
             .collect()
     }
 
+    /// A member's rank here.
+    pub fn role(&self, user: &User) -> Role {
+        self.authority.role_of(user)
+    }
+
+    pub fn rules(&self) -> RoomRules {
+        self.authority.rules()
+    }
+
+    /// The members of a rank above member, for the welcome.
+    pub fn ranked(&self) -> Vec<(UserId, Role)> {
+        self.users()
+            .map(|user| (user.id, self.authority.role_of(user)))
+            .filter(|(_, role)| !role.is_member())
+            .collect()
+    }
+
+    /// A member proves they own the room with its owner token (its digest). `bind`, from a
+    /// signed-in member, makes their account the owner for good: the answer then names it, to store.
+    pub fn claim(
+        &mut self,
+        conn: ConnId,
+        token: &TokenDigest,
+        bind: bool,
+    ) -> Result<Claimed, Refusal> {
+        let user = self.member(conn).ok_or(Refusal::NotInRoom)?.user.clone();
+        let before = self.authority.role_of(&user);
+        if self.authority.claim(&user, token) == Claim::Refused {
+            return Err(Refusal::NotTheOwnerToken);
+        }
+        let bound = (bind && user.account).then_some(user.id);
+        if let Some(account) = bound {
+            self.authority.bind(account);
+        }
+        let event = (before != Role::Owner).then_some(RoomEvent::RoleChanged {
+            user,
+            role: Role::Owner,
+        });
+        Ok(Claimed { event, bound })
+    }
+
+    /// Someone was made owner elsewhere (shared mode).
+    pub fn role_changed(&mut self, user: &User, role: Role) {
+        if role == Role::Owner {
+            self.authority.note_owner(user.id);
+        }
+    }
+
+    /// A moderator sends `target` out until `until`: their connections here close, and they may
+    /// not come back as that identity or account before then.
+    pub fn kick(
+        &mut self,
+        conn: ConnId,
+        target: UserId,
+        reason: Option<MessageText>,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<Sanctioned, Refusal> {
+        let by = self.member(conn).ok_or(Refusal::NotInRoom)?.user.clone();
+        let user = self.user(target).ok_or(Refusal::NotInRoom)?.clone();
+        if !self
+            .authority
+            .role_of(&by)
+            .outranks(self.authority.role_of(&user))
+        {
+            return Err(Refusal::Forbidden);
+        }
+        let event = RoomEvent::Moderated {
+            sanction: Sanction::Kick,
+            user,
+            by,
+            reason,
+            until,
+        };
+        Ok(self.sanctioned(event, now))
+    }
+
+    /// Applies a sanction, decided here or on another instance: the target's connections here
+    /// close, and their `left` follows.
+    pub fn sanctioned(&mut self, event: RoomEvent, now: Timestamp) -> Sanctioned {
+        let (closed, left) = match &event {
+            RoomEvent::Moderated { user, until, .. } => {
+                self.authority.kick(user.id, *until);
+                self.send_out(user.id, now)
+            }
+            _ => (Vec::new(), None),
+        };
+        Sanctioned {
+            event,
+            closed,
+            left,
+        }
+    }
+
+    /// Takes every connection of `user` here out of the room. A guest's identity is kept, so that
+    /// coming back with it meets the kick rather than passing for someone new.
+    fn send_out(&mut self, user: UserId, now: Timestamp) -> (Vec<ConnId>, Option<RoomEvent>) {
+        let Some(first) = self.conn_of(user) else {
+            return (Vec::new(), None);
+        };
+        let mut closed: Vec<ConnId> = self
+            .companions
+            .iter()
+            .filter(|(_, of)| **of == first)
+            .map(|(companion, _)| *companion)
+            .collect();
+        for companion in &closed {
+            self.companions.remove(companion);
+        }
+        closed.push(first);
+        let left = self.depart(first, now);
+        (closed, left)
+    }
+
+    /// A moderator locks or unlocks the room; `None` when it already was.
+    pub fn set_locked(&mut self, conn: ConnId, locked: bool) -> Result<Option<RoomEvent>, Refusal> {
+        let by = self.member(conn).ok_or(Refusal::NotInRoom)?;
+        if self.authority.role_of(&by.user).is_member() {
+            return Err(Refusal::Forbidden);
+        }
+        Ok(self
+            .authority
+            .set_locked(locked)
+            .then(|| RoomEvent::RulesChanged {
+                rules: self.authority.rules(),
+            }))
+    }
+
+    /// The room's rules changed elsewhere (shared mode); `true` if that is news here.
+    pub fn rules_changed(&mut self, rules: RoomRules) -> bool {
+        self.authority.set_locked(rules.locked)
+    }
+
+    /// Anyone in the room, here or on another instance.
+    fn user(&self, id: UserId) -> Option<&User> {
+        self.members
+            .values()
+            .map(|m| &m.user)
+            .find(|user| user.id == id)
+            .or_else(|| self.remote.get(&id).map(|m| &m.user))
+    }
+
     pub fn describe(&self) -> RoomInfo {
         RoomInfo {
             code: self.code.clone(),
@@ -786,6 +971,23 @@ impl Room {
     }
 }
 
+/// A claim that worked: the event telling everyone (unless they were owner already), and the
+/// account to store as owner when the claimant bound it.
+#[derive(Debug)]
+pub struct Claimed {
+    pub event: Option<RoomEvent>,
+    pub bound: Option<UserId>,
+}
+
+/// A sanction applied: the event for everyone, the connections here to close, and the target's
+/// `left` if they were connected here.
+#[derive(Debug)]
+pub struct Sanctioned {
+    pub event: RoomEvent,
+    pub closed: Vec<ConnId>,
+    pub left: Option<RoomEvent>,
+}
+
 /// What happened when presence placed someone on another instance.
 #[derive(Debug, PartialEq)]
 pub enum Remote {
@@ -831,6 +1033,7 @@ mod tests {
             idle_timeout: Duration::from_secs(60),
             max_members,
             max_rooms: 10,
+            kick_for: Duration::from_secs(600),
         }
     }
 
@@ -840,6 +1043,7 @@ mod tests {
             recent: Vec::new(),
             last_seq,
             lifetime: None,
+            ownership: Ownership::default(),
         };
         Room::new(
             RoomCode::parse("ROOM").unwrap(),
@@ -1309,6 +1513,165 @@ mod tests {
         assert_eq!(closed, both);
     }
 
+    /// A room with an owner token, and the token.
+    fn owned_room() -> (Room, crate::domain::SessionToken) {
+        let token = crate::domain::SessionToken::generate();
+        let state = RoomState {
+            created_at: Timestamp::now(),
+            recent: Vec::new(),
+            last_seq: 0,
+            lifetime: None,
+            ownership: Ownership {
+                token: Some(token.digest()),
+                ..Ownership::default()
+            },
+        };
+        let room = Room::new(RoomCode::parse("ROOM").unwrap(), state, &settings(10, 100));
+        (room, token)
+    }
+
+    fn later(seconds: u64) -> Timestamp {
+        Timestamp::now().later_by(Duration::from_secs(seconds))
+    }
+
+    #[test]
+    fn the_owner_token_makes_its_holder_owner_and_a_wrong_one_changes_nothing() {
+        let (mut room, token) = owned_room();
+        let (ann, ann_id, _) = join(&mut room, "ann");
+        let (bob, _, _) = join(&mut room, "bob");
+        let wrong = crate::domain::SessionToken::generate().digest();
+
+        assert_eq!(
+            room.claim(bob, &wrong, false).unwrap_err(),
+            Refusal::NotTheOwnerToken
+        );
+        let claimed = room.claim(ann, &token.digest(), false).unwrap();
+
+        assert!(matches!(
+            claimed.event,
+            Some(RoomEvent::RoleChanged { ref user, role: Role::Owner }) if user.id == ann_id
+        ));
+        assert_eq!(claimed.bound, None, "a guest binds no account");
+        assert!(room
+            .claim(ann, &token.digest(), false)
+            .unwrap()
+            .event
+            .is_none());
+        assert_eq!(room.ranked(), [(ann_id, Role::Owner)]);
+        let carol = room
+            .join(arrival(ConnId::random(), "carol"), &[], Timestamp::now())
+            .unwrap();
+        assert_eq!(carol.welcome.role, Role::Member);
+        assert_eq!(carol.welcome.ranked, [(ann_id, Role::Owner)]);
+    }
+
+    #[test]
+    fn an_owner_kicks_a_member_who_cannot_come_back_until_the_time_is_up() {
+        let (mut room, token) = owned_room();
+        let (ann, _, _) = join(&mut room, "ann");
+        let (bob, bob_id, bob_secret) = join(&mut room, "bob");
+        room.claim(ann, &token.digest(), false).unwrap();
+
+        let now = Timestamp::now();
+        let kicked = room.kick(ann, bob_id, None, now, later(600)).unwrap();
+
+        assert_eq!(kicked.closed, [bob]);
+        assert!(matches!(kicked.left, Some(RoomEvent::Left { ref user, .. }) if user.id == bob_id));
+        assert!(matches!(
+            kicked.event,
+            RoomEvent::Moderated {
+                sanction: Sanction::Kick,
+                ..
+            }
+        ));
+        let back = room.join(
+            resuming(ConnId::random(), "bob", &bob_secret, None),
+            &[],
+            now,
+        );
+        assert!(matches!(back, Err(Refusal::Kicked(_))));
+        let (_, _, _) = join(&mut room, "bob"); // a new identity is someone new
+    }
+
+    #[test]
+    fn nobody_acts_on_an_equal_or_higher_rank_or_on_someone_absent() {
+        let (mut room, token) = owned_room();
+        let (ann, ann_id, _) = join(&mut room, "ann");
+        let (bob, bob_id, _) = join(&mut room, "bob");
+        let (carol, _, _) = join(&mut room, "carol");
+        room.claim(ann, &token.digest(), false).unwrap();
+        let now = Timestamp::now();
+
+        assert_eq!(
+            room.kick(bob, ann_id, None, now, later(600)).unwrap_err(),
+            Refusal::Forbidden
+        );
+        assert_eq!(
+            room.kick(carol, bob_id, None, now, later(600)).unwrap_err(),
+            Refusal::Forbidden
+        );
+        assert_eq!(
+            room.kick(ann, UserId::random(), None, now, later(600))
+                .unwrap_err(),
+            Refusal::NotInRoom
+        );
+        assert_eq!(room.set_locked(bob, true).unwrap_err(), Refusal::Forbidden);
+        assert!(!room.rules().locked, "refusals change nothing");
+        assert_eq!(room.describe().members.len(), 3);
+    }
+
+    #[test]
+    fn a_locked_room_refuses_newcomers_but_lets_people_back_in() {
+        let (mut room, token) = owned_room();
+        let (ann, _, _) = join(&mut room, "ann");
+        let (bob, _, bob_secret) = join(&mut room, "bob");
+        room.claim(ann, &token.digest(), false).unwrap();
+
+        let locked = room.set_locked(ann, true).unwrap();
+
+        assert_eq!(
+            locked,
+            Some(RoomEvent::RulesChanged {
+                rules: RoomRules { locked: true }
+            })
+        );
+        assert_eq!(room.set_locked(ann, true).unwrap(), None, "already locked");
+        let newcomer = room.join(arrival(ConnId::random(), "dave"), &[], Timestamp::now());
+        assert!(matches!(newcomer, Err(Refusal::Locked)));
+        room.depart(bob, Timestamp::now());
+        assert!(room
+            .join(
+                resuming(ConnId::random(), "bob", &bob_secret, None),
+                &[],
+                Timestamp::now()
+            )
+            .is_ok());
+        room.set_locked(ann, false).unwrap();
+        assert!(room
+            .join(arrival(ConnId::random(), "dave"), &[], Timestamp::now())
+            .is_ok());
+    }
+
+    #[test]
+    fn a_kick_decided_elsewhere_sends_the_member_out_here() {
+        let (mut room, _) = owned_room();
+        let (bob, bob_id, _) = join(&mut room, "bob");
+        let bob_user = room.describe().members[0].clone();
+        let event = RoomEvent::Moderated {
+            sanction: Sanction::Kick,
+            user: bob_user,
+            by: user("ann"),
+            reason: None,
+            until: later(600),
+        };
+
+        let applied = room.sanctioned(event, Timestamp::now());
+
+        assert_eq!(applied.closed, [bob]);
+        assert!(room.describe().members.is_empty());
+        let _ = bob_id;
+    }
+
     #[test]
     fn leaving_frees_the_name_and_is_announced_once() {
         let mut room = room();
@@ -1343,6 +1706,7 @@ mod tests {
             recent: Vec::new(),
             last_seq: 0,
             lifetime: Some(MessageLifetime::from_seconds(60).unwrap()),
+            ownership: Ownership::default(),
         };
         let mut room = Room::new(RoomCode::parse("ROOM").unwrap(), state, &settings(10, 100));
         let (ann, _, _) = join(&mut room, "ann");

@@ -17,13 +17,14 @@ use governor::{DefaultDirectRateLimiter, RateLimiter};
 use super::connections::Slot;
 use super::ids::{ConnId, ResumeSecret};
 use super::lobby::Lobby;
-use super::messages::{Close, Join, Leave, Post, Rename, ToSession, Typing};
+use super::messages::{Act, Claim, Close, Join, Leave, Moderate, Post, Rename, ToSession, Typing};
 use super::protocol::{error_frame, ClientFrame, CloseCode};
 use super::registry::{ReachError, Registry};
 use super::settings::SessionSettings;
 use super::sign_ins::SignIns;
 use crate::domain::{
-    Account, DisplayName, ErrorCode, Invalid, MessageRef, MessageText, RoomCode, TokenDigest,
+    Account, DisplayName, ErrorCode, Invalid, MessageRef, MessageText, RoomCode, SessionToken,
+    TokenDigest,
 };
 use crate::instruments;
 
@@ -34,6 +35,11 @@ pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 /// Typing events are ephemeral hints that clients send on keystrokes; one per connection
 /// every 2 s keeps "x is typing…" alive (clients show it for about 5 s) and the rest are dropped.
 const TYPING_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Owner-token claims per connection: 5 at once, then one every 12 s, so nobody guesses tokens
+/// by the thousand (they are 256 random bits; this keeps the log and the room quiet too).
+const CLAIM_BURST: u32 = 5;
+const CLAIM_PERIOD: Duration = Duration::from_secs(12);
 
 /// What the upgrade asked for, already validated.
 pub struct JoinRequest {
@@ -69,6 +75,7 @@ pub fn start(
         _slot: slot,
         conn: ConnId::random(),
         flood: RateLimiter::direct_with_clock(settings.flood, settings.flood_clock.clone()),
+        claims: RateLimiter::direct_with_clock(claim_quota(), settings.flood_clock.clone()),
         lobby,
         registry,
         room: join.room.clone(),
@@ -126,6 +133,7 @@ pub struct Session {
     last_heard: Instant,
     last_typing: Option<Instant>,
     flood: DefaultDirectRateLimiter,
+    claims: DefaultDirectRateLimiter,
     /// A text message arriving in continuation frames, until its last frame.
     fragments: Option<BytesMut>,
     /// Why the server closed the connection, for the closing log line.
@@ -198,6 +206,29 @@ impl Session {
                 let name = DisplayName::parse(&name)?;
                 self.check_flood()?;
                 self.rename_unless_reserved(name, ctx);
+            }
+            ClientFrame::Claim { owner_token, bind } => {
+                self.claims.check().map_err(|_| {
+                    Invalid::new(ErrorCode::RateLimited, "too many claims: wait a little")
+                })?;
+                // A token of another shape is nobody's; it is refused like a wrong one, unechoed.
+                let token = SessionToken::parse(&owner_token)
+                    .map_or_else(|| SessionToken::generate().digest(), |t| t.digest());
+                self.lobby.do_send(Claim { conn, token, bind });
+            }
+            ClientFrame::Kick { user_id, reason } => {
+                let reason = reason.as_deref().map(MessageText::parse).transpose()?;
+                self.check_flood()?;
+                let act = Act::Kick {
+                    target: user_id,
+                    reason,
+                };
+                self.lobby.do_send(Moderate { conn, act });
+            }
+            ClientFrame::Lock {} | ClientFrame::Unlock {} => {
+                self.check_flood()?;
+                let act = Act::Lock(matches!(frame, ClientFrame::Lock {}));
+                self.lobby.do_send(Moderate { conn, act });
             }
             ClientFrame::Typing {} => {
                 if self
@@ -275,6 +306,13 @@ impl Session {
             }
         }
     }
+}
+
+fn claim_quota() -> governor::Quota {
+    let burst = std::num::NonZeroU32::new(CLAIM_BURST).expect("a constant above zero");
+    governor::Quota::with_period(CLAIM_PERIOD)
+        .expect("a constant above zero")
+        .allow_burst(burst)
 }
 
 /// A guest asked for a name that an account holds (or one that looks like it).

@@ -19,6 +19,8 @@ pub struct RoomSettings {
     pub max_members: usize,
     /// Rooms the server creates while this many are live.
     pub max_rooms: usize,
+    /// How long someone kicked out of a room may not come back.
+    pub kick_for: Duration,
 }
 
 /// How every connection behaves; set from the configuration.

@@ -35,6 +35,7 @@ pub enum ErrorCode {
     CrossSite,
     NameLocked,
     NameReserved,
+    Forbidden,
     Internal,
 }
 
@@ -71,6 +72,7 @@ impl ErrorCode {
             Self::CrossSite => "cross_site",
             Self::NameLocked => "name_locked",
             Self::NameReserved => "name_reserved",
+            Self::Forbidden => "forbidden",
             Self::Internal => "internal",
         }
     }
@@ -113,6 +115,7 @@ mod tests {
             ErrorCode::CrossSite,
             ErrorCode::NameLocked,
             ErrorCode::NameReserved,
+            ErrorCode::Forbidden,
             ErrorCode::Internal,
         ] {
             assert_eq!(

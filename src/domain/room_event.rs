@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ChatMessage, DisplayName, Timestamp, User};
+use super::{ChatMessage, DisplayName, MessageText, Role, RoomRules, Sanction, Timestamp, User};
 
 /// One thing that happened in a room that its members hear about. Encoded for the wire only at the
 /// edge that writes to sockets, so another consumer (a broker, a test, a moderation rule) reads it typed.
@@ -31,5 +31,22 @@ pub enum RoomEvent {
     /// Messages up to this seq have disappeared, in a room whose messages expire.
     Expired {
         through_seq: u64,
+    },
+    /// A moderator sent someone out: they may not come back before `until`.
+    Moderated {
+        sanction: Sanction,
+        user: User,
+        by: User,
+        reason: Option<MessageText>,
+        until: Timestamp,
+    },
+    /// Someone's rank in the room changed (an owner proved the token).
+    RoleChanged {
+        user: User,
+        role: Role,
+    },
+    /// A moderator changed what the room asks of newcomers.
+    RulesChanged {
+        rules: RoomRules,
     },
 }

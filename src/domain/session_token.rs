@@ -8,8 +8,8 @@ use sha2::{Digest, Sha256};
 /// Random bytes in a token: 256 bits, far beyond guessing.
 const TOKEN_BYTES: usize = 32;
 
-/// The secret in a session cookie. Whoever holds it is signed in, so `Debug` hides it and it goes
-/// nowhere but the `Set-Cookie` header of the response that starts the session.
+/// A 256-bit secret: the one in a session cookie, or a room's owner token. Whoever holds it acts
+/// with it, so `Debug` hides it and it goes nowhere but the one response that hands it out.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SessionToken(String);
 
@@ -24,8 +24,8 @@ impl SessionToken {
         Self(hex(&bytes))
     }
 
-    /// A token as a cookie carries it; anything but the server's own shape is no token at all, so
-    /// a planted or garbled cookie is treated as no cookie.
+    /// A token as a client sends it back; anything but the server's own shape is no token at all,
+    /// so a planted or garbled cookie is treated as no cookie.
     pub fn parse(raw: &str) -> Option<Self> {
         (raw.len() == TOKEN_BYTES * 2
             && raw.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
@@ -36,7 +36,7 @@ impl SessionToken {
         TokenDigest(hex(&Sha256::digest(self.0.as_bytes())))
     }
 
-    /// For the `Set-Cookie` header only.
+    /// For the one response that hands it out (a `Set-Cookie` header, a new room's answer).
     pub fn expose(&self) -> &str {
         &self.0
     }

@@ -35,6 +35,8 @@ pub enum ApiError {
     BadCredentials,
     #[error("not signed in")]
     NotSignedIn,
+    #[error("only the room's owner may see this")]
+    NotOwner,
     #[error("too many attempts; try again in {} s", retry_after_seconds(*.0))]
     Throttled(std::time::Duration),
     #[error("too many requests: slow down")]
@@ -105,10 +107,8 @@ impl From<Refusal> for ApiError {
     fn from(refusal: Refusal) -> Self {
         match refusal {
             Refusal::NameTaken(name) => Self::NameTaken(name.to_string()),
-            // An API poster is no member: a full room does not refuse it.
-            other @ (Refusal::RoomFull(_) | Refusal::NameLocked) => {
-                Self::Unexpected(anyhow::anyhow!(other))
-            }
+            // An API poster is no member: nothing else the room refuses applies to it.
+            other => Self::Unexpected(anyhow::anyhow!(other)),
         }
     }
 }
@@ -127,6 +127,7 @@ impl ApiError {
             Self::UsernameTaken(_) => ErrorCode::UsernameTaken,
             Self::BadCredentials => ErrorCode::BadCredentials,
             Self::NotSignedIn => ErrorCode::NotSignedIn,
+            Self::NotOwner => ErrorCode::Forbidden,
             Self::Throttled(_) => ErrorCode::RateLimited,
             Self::RateLimited => ErrorCode::RateLimited,
             Self::NotFound => ErrorCode::NotFound,
@@ -147,7 +148,7 @@ impl ResponseError for ApiError {
             Self::RoomTaken(_) | Self::NameTaken(_) | Self::UsernameTaken(_) => {
                 StatusCode::CONFLICT
             }
-            Self::ForbiddenOrigin | Self::CrossSite => StatusCode::FORBIDDEN,
+            Self::ForbiddenOrigin | Self::CrossSite | Self::NotOwner => StatusCode::FORBIDDEN,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::BadCredentials | Self::NotSignedIn => StatusCode::UNAUTHORIZED,
             Self::RateLimited | Self::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,

@@ -69,7 +69,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
             .route("", web::post().to(rooms::create))
             .route("/{code}", web::get().to(rooms::describe))
             .route("/{code}/messages", web::get().to(rooms::messages))
-            .route("/{code}/messages", web::post().to(rooms::post_message)),
+            .route("/{code}/messages", web::post().to(rooms::post_message))
+            .route("/{code}/moderation", web::get().to(rooms::moderation_log)),
     )
     .default_service(web::to(pages::not_found));
 }

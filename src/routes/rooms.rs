@@ -8,11 +8,13 @@ use governor::DefaultKeyedRateLimiter;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ApiError, Proxying};
+use super::session_cookie::SessionCookie;
+use super::{same_origin, ApiError, Proxying};
+use crate::accounts::Accounts;
 
 use crate::chat::messages::{ApiPost, ReadHistory};
 use crate::chat::registry::Registry;
-use crate::domain::{DisplayName, MessageLifetime, MessageText, RoomCode};
+use crate::domain::{DisplayName, MessageLifetime, MessageText, Ownership, RoomCode, SessionToken};
 use crate::storage::Keep;
 
 /// Per-address flood control for messages posted over the HTTP API.
@@ -28,14 +30,21 @@ struct CreateRoom {
     expire_after_seconds: Option<u64>,
 }
 
-/// `POST /api/rooms` with an optional `{"code": "…"}`.
+/// `POST /api/rooms` with an optional `{"code": "…"}`. Answers, once, the room's owner token:
+/// only its digest is kept. A signed-in creator's account owns the room as well.
 #[tracing::instrument(skip_all)]
 pub async fn create(
     req: HttpRequest,
     body: web::Bytes,
     registry: web::Data<Registry>,
     proxying: web::Data<Proxying>,
+    accounts: web::Data<Accounts>,
 ) -> Result<HttpResponse, ApiError> {
+    // With a cookie it acts for an account: held to the cross-site rules.
+    let session = SessionCookie::of(&req, &proxying).token(&req);
+    if session.is_some() {
+        same_origin::check(&req, &proxying)?;
+    }
     // An empty body is allowed: it asks for a generated code.
     let body: CreateRoom = if body.iter().all(u8::is_ascii_whitespace) {
         CreateRoom::default()
@@ -48,11 +57,22 @@ pub async fn create(
         .expire_after_seconds
         .map(MessageLifetime::from_seconds)
         .transpose()?;
-    let code = registry.create(requested, lifetime).await?;
+    let creator = match &session {
+        Some(token) => accounts.authenticate(token).await?,
+        None => None,
+    };
+    let owner_token = SessionToken::generate();
+    let ownership = Ownership {
+        token: Some(owner_token.digest()),
+        account: creator.map(|account| account.id),
+        ..Ownership::default()
+    };
+    let code = registry.create(requested, lifetime, ownership).await?;
     let url = format!("{}/r/{code}", proxying.base_url(&req));
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/rooms/{code}")))
-        .json(json!({ "code": code, "url": url })))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(json!({ "code": code, "url": url, "owner_token": owner_token.expose() })))
 }
 
 /// `GET /api/rooms/{code}`.
@@ -138,4 +158,42 @@ pub async fn post_message(
         Some(posted) => Ok(HttpResponse::Created().json(posted?)),
         None => Err(ApiError::NoSuchRoom(code)),
     }
+}
+
+/// `GET /api/rooms/{code}/moderation`: the room's moderation log, for its owner only, who shows it
+/// with the owning account's session or the owner token (`Authorization: Bearer TOKEN`).
+#[tracing::instrument(skip_all, fields(room = %code))]
+pub async fn moderation_log(
+    req: HttpRequest,
+    code: web::Path<String>,
+    registry: web::Data<Registry>,
+    proxying: web::Data<Proxying>,
+    accounts: web::Data<Accounts>,
+) -> Result<HttpResponse, ApiError> {
+    let code = RoomCode::parse(&code)?;
+    let ownership = registry
+        .ownership(&code)
+        .await?
+        .ok_or_else(|| ApiError::NoSuchRoom(code.clone()))?;
+    let bearer = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .and_then(|token| SessionToken::parse(token.trim()));
+    let by_token = bearer.is_some_and(|token| ownership.token == Some(token.digest()));
+    let by_account = match SessionCookie::of(&req, &proxying).token(&req) {
+        Some(session) => accounts
+            .authenticate(&session)
+            .await?
+            .is_some_and(|account| ownership.account == Some(account.id)),
+        None => false,
+    };
+    if !(by_token || by_account) {
+        return Err(ApiError::NotOwner);
+    }
+    let entries = registry.moderation_log(&code).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(json!({ "entries": entries })))
 }

@@ -15,8 +15,8 @@ use sqlx::{AnyPool, Executor, Row};
 use uuid::Uuid;
 
 use crate::domain::{
-    ChatMessage, DisplayName, MessageLifetime, MessageRef, MessageText, RoomCode, Timestamp, User,
-    UserId,
+    ChatMessage, DisplayName, MessageLifetime, MessageRef, MessageText, Ownership, RoomCode,
+    RoomRules, Timestamp, TokenDigest, User, UserId,
 };
 
 /// How long a query waits for a free connection before the attempt counts as a failure.
@@ -104,6 +104,7 @@ pub struct StoredRoom {
     pub last_seq: u64,
     /// Set for rooms whose messages disappear.
     pub lifetime: Option<MessageLifetime>,
+    pub ownership: Ownership,
 }
 
 /// Which end of a range of messages a limited read keeps.
@@ -184,7 +185,7 @@ impl Database {
     pub async fn room(&self, code: &RoomCode) -> anyhow::Result<Option<StoredRoom>> {
         // The seq a room has reached: its numbering's record (shared mode) or its newest message.
         let sql = format!(
-            "SELECT created_at, expire_after_ms, \
+            "SELECT created_at, expire_after_ms, owner_token_digest, owner_account, locked, \
              {}(last_seq, COALESCE((SELECT MAX(seq) FROM messages WHERE room = $1), 0)) AS last_seq \
              FROM rooms WHERE code = $2",
             self.dialect.greatest()
@@ -201,7 +202,24 @@ impl Database {
         let created_at: i64 = row.try_get("created_at")?;
         let last_seq: i64 = row.try_get("last_seq")?;
         let expire_after: Option<i64> = row.try_get("expire_after_ms")?;
+        let token: Option<String> = row.try_get("owner_token_digest")?;
+        let account: Option<String> = row.try_get("owner_account")?;
+        let locked: i64 = row.try_get("locked")?;
+        let account = account
+            .map(|id| Uuid::parse_str(&id).map(UserId::from_uuid))
+            .transpose()
+            .context("a room's owner account is no UUID")?;
+        // Read once per room load, not per message: a second query keeps the first one simple.
+        let claimed = self.owner_claims(code).await?;
         Ok(Some(StoredRoom {
+            ownership: Ownership {
+                token: token.map(TokenDigest::from_stored),
+                account,
+                claimed,
+                rules: RoomRules {
+                    locked: locked != 0,
+                },
+            },
             created_at: Timestamp::from_millis(created_at)
                 .context("a room's created_at is out of range")?,
             last_seq: u64::try_from(last_seq).context("a negative seq is stored")?,
@@ -215,15 +233,18 @@ impl Database {
         code: &RoomCode,
         created_at: Timestamp,
         lifetime: Option<MessageLifetime>,
+        ownership: &Ownership,
     ) -> anyhow::Result<bool> {
         let inserted = sqlx::query(
-            "INSERT INTO rooms (code, created_at, last_activity, expire_after_ms) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (code) DO NOTHING",
+            "INSERT INTO rooms (code, created_at, last_activity, expire_after_ms, owner_token_digest, owner_account) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (code) DO NOTHING",
         )
         .bind(code.as_str())
         .bind(created_at.as_millis())
         .bind(created_at.as_millis())
         .bind(lifetime.map(MessageLifetime::as_millis))
+        .bind(ownership.token.as_ref().map(|t| t.as_str().to_owned()))
+        .bind(ownership.account.map(|id| id.to_string()))
         .execute(&self.pool)
         .await
         .context("failed to store a room")?;
@@ -493,6 +514,8 @@ impl Database {
             .context("cannot start a transaction")?;
         for sql in [
             "DELETE FROM messages WHERE room = $1",
+            "DELETE FROM moderation_log WHERE room = $1",
+            "DELETE FROM room_owner_claims WHERE room = $1",
             "DELETE FROM rooms WHERE code = $1",
         ] {
             sqlx::query(sql)

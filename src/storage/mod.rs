@@ -6,6 +6,7 @@
 mod accounts;
 mod database;
 mod health;
+mod moderation;
 mod sequencer;
 mod writer;
 
@@ -17,10 +18,12 @@ use tokio::sync::{mpsc, oneshot};
 pub use accounts::StoredAccount;
 pub use database::{check_url, redact, Keep, StoredRoom};
 pub use health::HealthReport;
+pub use moderation::{LogEntry, LoggedUser};
 pub use sequencer::Unnumbered;
 
 use crate::domain::{
-    Account, AccountKey, ChatMessage, MessageLifetime, RoomCode, Timestamp, TokenDigest, UserId,
+    Account, AccountKey, ChatMessage, MessageLifetime, Ownership, RoomCode, Timestamp, TokenDigest,
+    UserId,
 };
 use database::Database;
 use health::Health;
@@ -85,10 +88,11 @@ impl Storage {
         code: &RoomCode,
         created_at: Timestamp,
         lifetime: Option<MessageLifetime>,
+        ownership: &Ownership,
     ) -> Result<Created, StorageError> {
         let inserted = self
             .database
-            .create_room(code, created_at, lifetime)
+            .create_room(code, created_at, lifetime, ownership)
             .await?;
         Ok(if inserted {
             Created::New
@@ -178,6 +182,34 @@ impl Storage {
 
     pub async fn delete_room(&self, code: &RoomCode) -> Result<(), StorageError> {
         Ok(self.database.delete_room(code).await?)
+    }
+
+    pub async fn set_locked(&self, room: &RoomCode, locked: bool) -> Result<(), StorageError> {
+        Ok(self.database.set_locked(room, locked).await?)
+    }
+
+    pub async fn set_owner_account(
+        &self,
+        room: &RoomCode,
+        account: UserId,
+    ) -> Result<(), StorageError> {
+        Ok(self.database.set_owner_account(room, account).await?)
+    }
+
+    pub async fn add_owner_claim(&self, room: &RoomCode, user: UserId) -> Result<(), StorageError> {
+        Ok(self.database.add_owner_claim(room, user).await?)
+    }
+
+    pub async fn log_moderation(
+        &self,
+        room: &RoomCode,
+        entry: &LogEntry,
+    ) -> Result<(), StorageError> {
+        Ok(self.database.log_moderation(room, entry).await?)
+    }
+
+    pub async fn moderation_log(&self, room: &RoomCode) -> Result<Vec<LogEntry>, StorageError> {
+        Ok(self.database.moderation_log(room).await?)
     }
 
     /// Stores a new account; false if its username (by key) is taken.

@@ -10,7 +10,7 @@ use crate::helpers::{spawn_app, try_join_at, urlencode, Client, TestApp};
 
 impl TestApp {
     /// Joins `code` with a raw query and a `Cookie` header, or returns the refusal.
-    async fn try_join_signed_in(
+    pub async fn try_join_signed_in(
         &self,
         code: &str,
         query: &str,
@@ -26,7 +26,7 @@ impl TestApp {
         try_join_at(request).await
     }
 
-    async fn join_signed_in(&self, code: &str, cookie: &str) -> Client {
+    pub async fn join_signed_in(&self, code: &str, cookie: &str) -> Client {
         self.try_join_signed_in(code, "", cookie)
             .await
             .expect("a signed-in join is admitted")

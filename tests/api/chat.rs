@@ -62,7 +62,11 @@ async fn joining_welcomes_the_newcomer_and_tells_the_others() {
     assert_eq!(welcome["history"], json!([]));
 
     let joined = ann.expect("joined").await;
-    assert_eq!(joined["user"], welcome["you"]);
+    assert_eq!(
+        joined["user"],
+        json!({ "id": welcome["you"]["id"], "name": "bob" })
+    );
+    assert_eq!(welcome["you"]["role"], "member");
     assert!(joined["ts"].is_string());
     bob.expect_nothing_before(&mut ann).await;
 }

@@ -9,6 +9,7 @@ mod join;
 mod limits;
 mod logs;
 mod metrics;
+mod moderation;
 mod origin;
 mod proxy;
 mod resume;

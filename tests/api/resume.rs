@@ -40,7 +40,10 @@ async fn resume_after_a_drop_has_no_gap_and_no_duplicate() {
     let query = format!("name=bob&resume={secret}&since={last_seen}");
     let bob = app.join_with(&code, &query).await;
 
-    assert_eq!(bob.welcome["you"], json!({ "id": bob_id, "name": "bob" }));
+    assert_eq!(
+        bob.welcome["you"],
+        json!({ "id": bob_id, "name": "bob", "role": "member" })
+    );
     assert_eq!(bob.welcome["resume"], secret);
     assert_eq!(seqs(&bob.welcome), [3, 4, 5]);
     assert_eq!(bob.welcome["history"][0]["text"], "three");

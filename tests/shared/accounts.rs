@@ -82,3 +82,71 @@ async fn a_logout_on_one_instance_closes_the_sessions_connections_on_another() {
     assert_eq!(response.status(), 204);
     assert_eq!(ann.expect_close().await.0, 4401);
 }
+
+/// Joins on instance `on` and claims the room with its owner token.
+async fn claim_owner(cluster: &Cluster, on: usize, code: &str, name: &str, token: &str) -> Client {
+    let mut owner = cluster.join(on, code, name).await;
+    owner
+        .send(json!({ "type": "claim", "owner_token": token }))
+        .await;
+    assert_eq!(owner.expect("role").await["role"], "owner");
+    owner
+}
+
+/// A room made on instance 0, with its owner token.
+async fn owned_room(cluster: &Cluster) -> (String, String) {
+    let created = cluster
+        .instance(0)
+        .call(reqwest::Method::POST, "/api/rooms", Some(json!({})))
+        .await;
+    let code = created["code"].as_str().unwrap().to_owned();
+    (code, created["owner_token"].as_str().unwrap().to_owned())
+}
+
+/// An owner on one instance kicks a guest on another: the guest is closed with 4403 there, and
+/// the owner hears them leave; a lock made on one instance refuses newcomers on the other.
+#[tokio::test]
+#[ignore = "needs PostgreSQL and redis-server; run by .ci/run"]
+async fn moderation_reaches_members_on_other_instances() {
+    let cluster = Cluster::start(2).await;
+    let (code, token) = owned_room(&cluster).await;
+    let mut ann = claim_owner(&cluster, 0, &code, "ann", &token).await;
+    let mut bob = cluster.join(1, &code, "bob").await;
+    let mut carol = cluster.join(1, &code, "carol").await;
+    bob.expect("joined").await;
+    cluster
+        .wait_for_members(&code, &["ann", "bob", "carol"])
+        .await;
+    assert_eq!(
+        carol.welcome["roles"][0]["role"], "owner",
+        "instance 1 knows the owner"
+    );
+    while ann.next().await["type"] != "joined" {}
+    while ann.next().await["type"] != "joined" {}
+
+    ann.send(json!({ "type": "kick", "user_id": bob.id(), "reason": "spam" }))
+        .await;
+
+    assert_eq!(bob.expect("moderated").await["reason"], "spam");
+    assert_eq!(bob.expect_close().await.0, 4403);
+    assert_eq!(ann.expect("moderated").await["user"]["name"], "bob");
+    assert_eq!(ann.expect("left").await["user"]["name"], "bob");
+    assert_eq!(carol.expect("moderated").await["action"], "kick");
+    assert_eq!(carol.expect("left").await["user"]["name"], "bob");
+    let query = format!("name=bob&resume={}", bob.resume_secret());
+    let (close, _) = cluster
+        .try_join(0, &code, &query)
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(close, 4403, "the kick holds on the other instance too");
+
+    ann.send(json!({ "type": "lock" })).await;
+    assert_eq!(carol.expect("room_updated").await["locked"], true);
+    let (close, _) = cluster
+        .try_join(1, &code, "name=dave")
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(close, 4423);
+}

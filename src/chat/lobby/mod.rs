@@ -7,6 +7,7 @@
 //! In shared mode ([`shared`]) storage numbers messages instead, before anyone hears of them, and
 //! presence in Redis decides names and membership across instances.
 
+mod moderation;
 mod shared;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -148,7 +149,9 @@ impl Lobby {
             Err(refusal) => {
                 let code = match refusal {
                     Refusal::RoomFull(_) => CloseCode::RoomFull,
-                    Refusal::NameTaken(_) | Refusal::NameLocked => CloseCode::NameTaken,
+                    Refusal::Kicked(_) => CloseCode::Kicked,
+                    Refusal::Locked => CloseCode::Locked,
+                    _ => CloseCode::NameTaken,
                 };
                 session.do_send(ToSession::Close(Close::new(code, refusal.to_string())));
                 return None;

@@ -337,6 +337,9 @@ impl Lobby {
                 }
             }
             typing @ RoomEvent::Typing { .. } => self.fan_out(typing),
+            moderation @ (RoomEvent::Moderated { .. }
+            | RoomEvent::RoleChanged { .. }
+            | RoomEvent::RulesChanged { .. }) => self.receive_moderation(moderation),
         }
     }
 

@@ -1,0 +1,194 @@
+//! The lobby's side of moderation: claims of ownership, kicks and locks from members here, and
+//! the same decisions made on other instances, applied to the members connected here.
+
+use actix::{ActorFutureExt, AsyncContext, Context, Handler, WrapFuture};
+
+use super::{shared, Lobby};
+use crate::chat::ids::ConnId;
+use crate::chat::messages::{Act, Claim, Close, Moderate, ToSession};
+use crate::chat::protocol::{error_frame, CloseCode};
+use crate::chat::room::{Refusal, Sanctioned};
+use crate::domain::{ErrorCode, Invalid, RoomEvent, Timestamp, User};
+use crate::storage::{LogEntry, LoggedUser};
+
+impl Handler<Claim> for Lobby {
+    type Result = ();
+
+    fn handle(&mut self, claim: Claim, ctx: &mut Context<Self>) {
+        let claimed = match self.room.claim(claim.conn, &claim.token, claim.bind) {
+            Ok(claimed) => claimed,
+            Err(refusal) => return self.refuse(claim.conn, &refusal),
+        };
+        let Some(event) = claimed.event else {
+            return;
+        };
+        let RoomEvent::RoleChanged { user, .. } = &event else {
+            return;
+        };
+        self.log(user, "claim_owner", None, None, ctx);
+        // Stored before anyone hears of it: an instance that loads the room after the news
+        // must find the new owner in storage. The room's other events wait meanwhile.
+        let (storage, code, id) = (self.storage.clone(), self.room.code().clone(), user.id);
+        let store = async move {
+            storage.add_owner_claim(&code, id).await?;
+            match claimed.bound {
+                Some(account) => storage.set_owner_account(&code, account).await,
+                None => Ok(()),
+            }
+        };
+        ctx.wait(store.into_actor(self).map(|stored, lobby, _| {
+            if let Err(err) = stored {
+                tracing::error!(error = %err, "cannot store a room's owner");
+            }
+            lobby.publish(event);
+        }));
+    }
+}
+
+impl Handler<Moderate> for Lobby {
+    type Result = ();
+
+    fn handle(&mut self, moderate: Moderate, ctx: &mut Context<Self>) {
+        let now = Timestamp::now();
+        let conn = moderate.conn;
+        match moderate.act {
+            Act::Kick { target, reason } => {
+                let until = now.later_by(self.settings.kick_for);
+                match self.room.kick(conn, target, reason, now, until) {
+                    Ok(sanctioned) => {
+                        if let RoomEvent::Moderated {
+                            user, by, reason, ..
+                        } = &sanctioned.event
+                        {
+                            let reason = reason.as_ref().map(|r| r.as_str().to_owned());
+                            self.log(by, "kick", Some(user), reason, ctx);
+                        }
+                        let event = sanctioned.event.clone();
+                        self.publish(event);
+                        self.send_out(sanctioned);
+                    }
+                    Err(refusal) => self.refuse(conn, &refusal),
+                }
+            }
+            Act::Lock(locked) => match self.room.set_locked(conn, locked) {
+                Ok(Some(event)) => {
+                    let (storage, code) = (self.storage.clone(), self.room.code().clone());
+                    let by = self
+                        .room
+                        .local_members()
+                        .find(|m| m.conn == conn)
+                        .map(|m| m.user.clone());
+                    if let Some(by) = by {
+                        self.log(&by, if locked { "lock" } else { "unlock" }, None, None, ctx);
+                    }
+                    ctx.spawn(
+                        async move { storage.set_locked(&code, locked).await }
+                            .into_actor(self)
+                            .map(|stored, _, _| {
+                                if let Err(err) = stored {
+                                    tracing::error!(error = %err, "cannot store a room's rules");
+                                }
+                            }),
+                    );
+                    self.publish(event);
+                }
+                Ok(None) => {}
+                Err(refusal) => self.refuse(conn, &refusal),
+            },
+        }
+    }
+}
+
+impl Lobby {
+    /// A moderation event from another instance of the room.
+    pub(super) fn receive_moderation(&mut self, event: RoomEvent) {
+        match event {
+            RoomEvent::Moderated { .. } => {
+                let sanctioned = self.room.sanctioned(event, Timestamp::now());
+                self.fan_out(sanctioned.event.clone());
+                self.send_out(sanctioned);
+            }
+            RoomEvent::RoleChanged { ref user, role } => {
+                self.room.role_changed(user, role);
+                self.fan_out(event);
+            }
+            RoomEvent::RulesChanged { rules } => {
+                if self.room.rules_changed(rules) {
+                    self.fan_out(event);
+                }
+            }
+            other => self.fan_out(other),
+        }
+    }
+
+    /// Closes the connections a sanction sent out, and tells everyone they left.
+    fn send_out(&mut self, sanctioned: Sanctioned) {
+        // The `moderated` frame before it carries the whole reason; the close says who and until when.
+        let reason = match &sanctioned.event {
+            RoomEvent::Moderated { by, until, .. } => {
+                format!("{} sent you out of the room until {until}", by.name)
+            }
+            _ => String::new(),
+        };
+        for conn in sanctioned.closed {
+            if let Some(session) = self.fanout.remove(conn) {
+                session.do_send(ToSession::Close(Close::new(
+                    CloseCode::Kicked,
+                    reason.clone(),
+                )));
+            }
+        }
+        if let Some(left) = sanctioned.left {
+            if let (RoomEvent::Left { user, .. }, Some(presence)) = (&left, &self.presence) {
+                shared::forget(presence, user.clone(), presence.instance().clone());
+            }
+            self.publish(left);
+        }
+        self.note_if_empty();
+    }
+
+    /// Tells a member why the room would not do what they asked.
+    fn refuse(&mut self, conn: ConnId, refusal: &Refusal) {
+        let code = match refusal {
+            Refusal::Forbidden | Refusal::NotTheOwnerToken => ErrorCode::Forbidden,
+            Refusal::NotInRoom => ErrorCode::BadRequest,
+            _ => ErrorCode::Forbidden,
+        };
+        let invalid = Invalid::new(code, refusal.to_string());
+        self.fanout
+            .tell(conn, ToSession::Frame(error_frame(&invalid, None)));
+    }
+
+    /// Records a moderation action in storage, in the background: the log is for the owner to read
+    /// later, and an action is not undone because its line could not be written.
+    fn log(
+        &mut self,
+        actor: &User,
+        action: &str,
+        target: Option<&User>,
+        reason: Option<String>,
+        ctx: &mut Context<Self>,
+    ) {
+        let logged = |user: &User| LoggedUser {
+            id: user.id.to_string(),
+            name: user.name.to_string(),
+        };
+        let entry = LogEntry {
+            at: Timestamp::now(),
+            actor: logged(actor),
+            action: action.to_owned(),
+            target: target.map(logged),
+            reason,
+        };
+        let (storage, code) = (self.storage.clone(), self.room.code().clone());
+        ctx.spawn(
+            async move { storage.log_moderation(&code, &entry).await }
+                .into_actor(self)
+                .map(|stored, _, _| {
+                    if let Err(err) = stored {
+                        tracing::error!(error = %err, "cannot write the moderation log");
+                    }
+                }),
+        );
+    }
+}

@@ -1,0 +1,195 @@
+//! A room's authority as a plain value: who owns it, who was sent out and until when, and the
+//! rules newcomers meet. The room asks it who outranks whom; it knows no connections.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::domain::{Ownership, Role, RoomRules, Timestamp, TokenDigest, User, UserId};
+
+/// Kicked identities kept at most; past it the one whose block ends first goes, so a flood of
+/// kicks cannot grow the room without bound.
+const MAX_KICKED: usize = 1_024;
+
+#[derive(Debug, Default)]
+pub struct Authority {
+    ownership: Ownership,
+    /// People who proved ownership with the token while here (a guest owner's identity).
+    claimed: HashSet<UserId>,
+    /// Identities and accounts sent out, and when they may come back.
+    kicked: HashMap<UserId, Timestamp>,
+}
+
+/// Whether an owner token matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// The token is this room's: the claimant owns it now (or did already).
+    Owner,
+    /// Not this room's token, or the room has none.
+    Refused,
+}
+
+impl Authority {
+    pub fn new(mut ownership: Ownership) -> Self {
+        let claimed = std::mem::take(&mut ownership.claimed).into_iter().collect();
+        Self {
+            ownership,
+            claimed,
+            ..Self::default()
+        }
+    }
+
+    pub fn role_of(&self, user: &User) -> Role {
+        let owns_account = user.account && self.ownership.account == Some(user.id);
+        if owns_account || self.claimed.contains(&user.id) {
+            Role::Owner
+        } else {
+            Role::Member
+        }
+    }
+
+    pub fn rules(&self) -> RoomRules {
+        self.ownership.rules
+    }
+
+    pub fn set_locked(&mut self, locked: bool) -> bool {
+        let changed = self.ownership.rules.locked != locked;
+        self.ownership.rules.locked = locked;
+        changed
+    }
+
+    /// Checks `token` (its digest) against the room's owner token; a match makes `user` an owner.
+    pub fn claim(&mut self, user: &User, token: &TokenDigest) -> Claim {
+        let matches = self
+            .ownership
+            .token
+            .as_ref()
+            .is_some_and(|own| constant_time_eq(own.as_str(), token.as_str()));
+        if !matches {
+            return Claim::Refused;
+        }
+        self.claimed.insert(user.id);
+        Claim::Owner
+    }
+
+    /// Makes `account` the room's owning account (a signed-in owner binding the token).
+    pub fn bind(&mut self, account: UserId) {
+        self.ownership.account = Some(account);
+    }
+
+    /// `user` was made owner on another instance, which checked the token.
+    pub fn note_owner(&mut self, user: UserId) {
+        self.claimed.insert(user);
+    }
+
+    /// `user` may not come back until `until`.
+    pub fn kick(&mut self, user: UserId, until: Timestamp) {
+        if self.kicked.len() >= MAX_KICKED && !self.kicked.contains_key(&user) {
+            let soonest = self.kicked.iter().min_by_key(|(_, until)| **until);
+            if let Some(soonest) = soonest.map(|(id, _)| *id) {
+                self.kicked.remove(&soonest);
+            }
+        }
+        self.claimed.remove(&user);
+        self.kicked.insert(user, until);
+    }
+
+    /// When `user` may come back, if they were kicked and that time is still ahead.
+    pub fn kicked_until(&self, user: UserId, now: Timestamp) -> Option<Timestamp> {
+        self.kicked.get(&user).copied().filter(|until| *until > now)
+    }
+}
+
+/// Compares two digests without stopping at the first difference, so the time taken says nothing
+/// about how much of a guess was right.
+fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0, |diff, (x, y)| diff | (x ^ y))
+            == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{DisplayName, SessionToken};
+
+    fn guest() -> User {
+        User::guest(UserId::random(), DisplayName::parse("ann").unwrap())
+    }
+
+    fn with_token() -> (Authority, SessionToken) {
+        let token = SessionToken::generate();
+        let ownership = Ownership {
+            token: Some(token.digest()),
+            ..Ownership::default()
+        };
+        (Authority::new(ownership), token)
+    }
+
+    #[test]
+    fn the_rooms_token_makes_its_claimant_owner_and_no_other_token_does() {
+        let (mut authority, token) = with_token();
+        let (ann, bob) = (guest(), guest());
+        assert_eq!(
+            authority.claim(&bob, &SessionToken::generate().digest()),
+            Claim::Refused
+        );
+        assert_eq!(authority.role_of(&bob), Role::Member);
+        assert_eq!(authority.claim(&ann, &token.digest()), Claim::Owner);
+        assert_eq!(authority.role_of(&ann), Role::Owner);
+        assert_eq!(authority.role_of(&bob), Role::Member);
+    }
+
+    #[test]
+    fn a_room_without_a_token_has_no_claimable_owner() {
+        let mut authority = Authority::default();
+        assert_eq!(
+            authority.claim(&guest(), &SessionToken::generate().digest()),
+            Claim::Refused
+        );
+    }
+
+    #[test]
+    fn the_owning_account_is_owner_but_a_guest_with_its_id_is_not() {
+        let owner = UserId::random();
+        let authority = Authority::new(Ownership {
+            account: Some(owner),
+            ..Ownership::default()
+        });
+        let mut account = guest();
+        account.id = owner;
+        assert_eq!(
+            authority.role_of(&account),
+            Role::Member,
+            "a guest is no account"
+        );
+        account.account = true;
+        assert_eq!(authority.role_of(&account), Role::Owner);
+    }
+
+    #[test]
+    fn a_kick_lasts_until_its_time_and_takes_a_claim_with_it() {
+        let (mut authority, token) = with_token();
+        let ann = guest();
+        authority.claim(&ann, &token.digest());
+        let now = Timestamp::now();
+        let until = now.later_by(std::time::Duration::from_secs(600));
+        authority.kick(ann.id, until);
+        assert_eq!(authority.kicked_until(ann.id, now), Some(until));
+        assert_eq!(authority.kicked_until(ann.id, until), None);
+        assert_eq!(authority.role_of(&ann), Role::Member);
+    }
+
+    #[test]
+    fn kicks_are_bounded() {
+        let mut authority = Authority::default();
+        let now = Timestamp::now();
+        for n in 0..MAX_KICKED + 10 {
+            authority.kick(
+                UserId::random(),
+                now.later_by(std::time::Duration::from_secs(n as u64 + 1)),
+            );
+        }
+        assert_eq!(authority.kicked.len(), MAX_KICKED);
+    }
+}

@@ -1,0 +1,83 @@
+//! Who may do what in a room: ranks, and the room's rules that moderators set.
+
+use serde::{Deserialize, Serialize};
+
+use super::{TokenDigest, UserId};
+
+/// A member's rank. An action applies only to someone of lower rank.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Member,
+    Moderator,
+    Owner,
+}
+
+impl Role {
+    /// Whether someone of this rank may moderate someone of `other`'s.
+    pub fn outranks(self, other: Role) -> bool {
+        self > other
+    }
+
+    pub fn is_member(self) -> bool {
+        self == Role::Member
+    }
+}
+
+/// What a room asks of newcomers, as `welcome` and `room_updated` tell it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomRules {
+    /// Newcomers are refused (4423); people coming back still get in.
+    pub locked: bool,
+}
+
+/// What storage keeps of who owns a room and its rules, loaded with the room.
+#[derive(Debug, Clone, Default)]
+pub struct Ownership {
+    /// The digest of the owner token handed out when the room was made.
+    pub token: Option<TokenDigest>,
+    /// The account that owns the room: its signed-in creator, or one that bound the token.
+    pub account: Option<UserId>,
+    /// Identities that proved ownership with the token.
+    pub claimed: Vec<UserId>,
+    pub rules: RoomRules,
+}
+
+/// What a moderator did to someone, as `moderated` tells everyone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sanction {
+    Kick,
+}
+
+impl Sanction {
+    /// As the moderation log stores it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Kick => "kick",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranks_order_owner_over_moderator_over_member() {
+        assert!(Role::Owner.outranks(Role::Moderator));
+        assert!(Role::Moderator.outranks(Role::Member));
+        assert!(!Role::Moderator.outranks(Role::Moderator));
+        assert!(!Role::Moderator.outranks(Role::Owner));
+        assert!(!Role::Member.outranks(Role::Member));
+    }
+
+    #[test]
+    fn the_wire_spells_roles_and_sanctions_in_snake_case() {
+        assert_eq!(serde_json::to_value(Role::Moderator).unwrap(), "moderator");
+        assert_eq!(
+            serde_json::to_value(Sanction::Kick).unwrap(),
+            Sanction::Kick.as_str()
+        );
+    }
+}

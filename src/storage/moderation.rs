@@ -1,0 +1,134 @@
+//! The SQL of room authority: owners, rules, and the moderation log.
+
+use anyhow::Context;
+use serde::Serialize;
+use sqlx::Row;
+
+use super::database::Database;
+use crate::domain::{RoomCode, Timestamp, UserId};
+
+/// One line of a room's moderation log: who did what to whom, when, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct LogEntry {
+    pub at: Timestamp,
+    pub actor: LoggedUser,
+    pub action: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<LoggedUser>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Someone as the log names them: their id, and their name at the time.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoggedUser {
+    pub id: String,
+    pub name: String,
+}
+
+/// The newest entries a read of the log returns.
+const LOG_PAGE: i64 = 500;
+
+impl Database {
+    pub async fn set_locked(&self, room: &RoomCode, locked: bool) -> anyhow::Result<()> {
+        sqlx::query("UPDATE rooms SET locked = $1 WHERE code = $2")
+            .bind(i64::from(locked))
+            .bind(room.as_str())
+            .execute(&self.pool)
+            .await
+            .context("failed to store a room's rules")?;
+        Ok(())
+    }
+
+    pub async fn set_owner_account(&self, room: &RoomCode, account: UserId) -> anyhow::Result<()> {
+        sqlx::query("UPDATE rooms SET owner_account = $1 WHERE code = $2")
+            .bind(account.to_string())
+            .bind(room.as_str())
+            .execute(&self.pool)
+            .await
+            .context("failed to store a room's owner")?;
+        Ok(())
+    }
+
+    /// Records that `user` proved ownership of `room` with its token.
+    pub async fn add_owner_claim(&self, room: &RoomCode, user: UserId) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO room_owner_claims (room, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(room.as_str())
+        .bind(user.to_string())
+        .execute(&self.pool)
+        .await
+        .context("failed to store an owner's claim")?;
+        Ok(())
+    }
+
+    pub async fn owner_claims(&self, room: &RoomCode) -> anyhow::Result<Vec<UserId>> {
+        let rows = sqlx::query("SELECT user_id FROM room_owner_claims WHERE room = $1")
+            .bind(room.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .context("failed to read a room's owners")?;
+        rows.iter()
+            .map(|row| {
+                let id: String = row.try_get("user_id")?;
+                let id = uuid::Uuid::parse_str(&id).context("a stored owner is no UUID")?;
+                Ok(UserId::from_uuid(id))
+            })
+            .collect()
+    }
+
+    pub async fn log_moderation(&self, room: &RoomCode, entry: &LogEntry) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO moderation_log (room, at, actor_id, actor_name, action, target_id, target_name, reason) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(room.as_str())
+        .bind(entry.at.as_millis())
+        .bind(entry.actor.id.as_str())
+        .bind(entry.actor.name.as_str())
+        .bind(entry.action.as_str())
+        .bind(entry.target.as_ref().map(|t| t.id.clone()))
+        .bind(entry.target.as_ref().map(|t| t.name.clone()))
+        .bind(entry.reason.clone())
+        .execute(&self.pool)
+        .await
+        .context("failed to log a moderation action")?;
+        Ok(())
+    }
+
+    /// The room's newest log entries (up to 500), oldest first.
+    pub async fn moderation_log(&self, room: &RoomCode) -> anyhow::Result<Vec<LogEntry>> {
+        let rows = sqlx::query(
+            "SELECT at, actor_id, actor_name, action, target_id, target_name, reason FROM moderation_log \
+             WHERE room = $1 ORDER BY at DESC LIMIT $2",
+        )
+        .bind(room.as_str())
+        .bind(LOG_PAGE)
+        .fetch_all(&self.pool)
+        .await
+        .context("failed to read the moderation log")?;
+        let mut entries = rows
+            .iter()
+            .map(|row| {
+                let at: i64 = row.try_get("at")?;
+                let target_id: Option<String> = row.try_get("target_id")?;
+                let target_name: Option<String> = row.try_get("target_name")?;
+                Ok(LogEntry {
+                    at: Timestamp::from_millis(at).context("a log entry's time is out of range")?,
+                    actor: LoggedUser {
+                        id: row.try_get("actor_id")?,
+                        name: row.try_get("actor_name")?,
+                    },
+                    action: row.try_get("action")?,
+                    target: target_id
+                        .zip(target_name)
+                        .map(|(id, name)| LoggedUser { id, name }),
+                    reason: row.try_get("reason")?,
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        entries.reverse();
+        Ok(entries)
+    }
+}

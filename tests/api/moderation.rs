@@ -1,0 +1,276 @@
+//! Room owners: the owner token a new room hands out once, claiming it, kicking, locking, and the
+//! moderation log only the owner reads.
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::helpers::{spawn_app, spawn_app_on, Client, TestApp};
+
+/// A new room: its code and its owner token.
+async fn owned_room(app: &TestApp) -> (String, String) {
+    let response = app.post_json("/api/rooms", &json!({})).await;
+    assert_eq!(response.status(), 201);
+    let body: Value = response.json().await.unwrap();
+    let token = body["owner_token"]
+        .as_str()
+        .expect("an owner token")
+        .to_owned();
+    (body["code"].as_str().unwrap().to_owned(), token)
+}
+
+/// Joins as `name` and claims the room with `token`; everyone there hears the new owner.
+async fn owner(app: &TestApp, code: &str, name: &str, token: &str) -> Client {
+    let mut owner = app.join(code, name).await;
+    owner
+        .send(json!({ "type": "claim", "owner_token": token }))
+        .await;
+    let role = owner.expect("role").await;
+    assert_eq!(
+        (role["user"]["name"].as_str(), role["role"].as_str()),
+        (Some(name), Some("owner"))
+    );
+    owner
+}
+
+/// The owner token is handed out once, kept only as a digest, and claiming it makes an owner
+/// whom everyone, and every later welcome, knows as such.
+#[actix_web::test]
+async fn the_owner_token_is_given_once_and_makes_its_holder_owner() {
+    let app = spawn_app().await;
+    let (code, token) = owned_room(&app).await;
+    assert_eq!(token.len(), 64);
+    let described = app
+        .get(&format!("/api/rooms/{code}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!described.contains(&token));
+    let mut connection = app.database.connect().await;
+    let (stored,): (String,) = sqlx::query_as("SELECT owner_token_digest FROM rooms")
+        .fetch_one(&mut connection)
+        .await
+        .unwrap();
+    assert_ne!(stored, token);
+
+    let mut bob = app.join(&code, "bob").await;
+    let ann = owner(&app, &code, "ann", &token).await;
+
+    bob.expect("joined").await;
+    let role = bob.expect("role").await;
+    assert_eq!(role["user"]["id"], ann.welcome["you"]["id"]);
+    let carol = app.join(&code, "carol").await;
+    assert_eq!(carol.welcome["you"]["role"], "member");
+    assert_eq!(
+        carol.welcome["roles"],
+        json!([{ "id": ann.id(), "role": "owner" }])
+    );
+    assert_eq!(carol.welcome["locked"], false);
+}
+
+/// A wrong token, a token of another room and one of the wrong shape are refused alike, never
+/// echoed; claims are throttled.
+#[actix_web::test]
+async fn a_wrong_or_foreign_owner_token_is_refused_and_never_echoed() {
+    let app = spawn_app().await;
+    let (code, _) = owned_room(&app).await;
+    let (_, foreign) = owned_room(&app).await;
+    let mut eve = app.join(&code, "eve").await;
+
+    for token in [foreign.as_str(), &"0".repeat(64), "short", ""] {
+        eve.send(json!({ "type": "claim", "owner_token": token }))
+            .await;
+        let error = eve.expect("error").await;
+        assert_eq!(error["code"], "forbidden", "{token}");
+        if !token.is_empty() {
+            assert!(!error.to_string().contains(token));
+        }
+    }
+    eve.send(json!({ "type": "claim", "owner_token": foreign }))
+        .await;
+    assert_eq!(eve.expect("error").await["code"], "forbidden");
+    eve.send(json!({ "type": "claim", "owner_token": foreign }))
+        .await;
+    assert_eq!(
+        eve.expect("error").await["code"],
+        "rate_limited",
+        "the sixth claim at once"
+    );
+    let room: Value = app
+        .get(&format!("/api/rooms/{code}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(room["members"].as_array().unwrap().len(), 1);
+}
+
+/// The owner kicks a guest: everyone hears `moderated`, the guest is closed with 4403 and cannot
+/// come back as that identity until the kick ends.
+#[actix_web::test]
+async fn an_owner_kicks_a_guest_who_cannot_come_back() {
+    let app = spawn_app().await;
+    let (code, token) = owned_room(&app).await;
+    let mut ann = owner(&app, &code, "ann", &token).await;
+    let mut bob = app.join(&code, "bob").await;
+    ann.expect("joined").await;
+
+    ann.send(json!({ "type": "kick", "user_id": bob.id(), "reason": "spam" }))
+        .await;
+
+    let told = bob.expect("moderated").await;
+    assert_eq!(told["action"], "kick");
+    assert_eq!(told["reason"], "spam");
+    assert_eq!(told["by"]["name"], "ann");
+    let (close, reason) = bob.expect_close().await;
+    assert_eq!(close, 4403);
+    assert!(reason.contains("ann sent you out"), "{reason}");
+    assert_eq!(ann.expect("moderated").await["user"]["name"], "bob");
+    assert_eq!(ann.expect("left").await["user"]["name"], "bob");
+    let query = format!("name=bob&resume={}", bob.resume_secret());
+    let (close, _) = app.try_join(&code, &query).await.err().expect("refused");
+    assert_eq!(close, 4403);
+}
+
+/// Nobody acts above their rank: a member cannot kick or lock, and nothing changes.
+#[actix_web::test]
+async fn a_member_cannot_kick_the_owner_or_lock_the_room() {
+    let app = spawn_app().await;
+    let (code, token) = owned_room(&app).await;
+    let mut ann = owner(&app, &code, "ann", &token).await;
+    let mut bob = app.join(&code, "bob").await;
+    ann.expect("joined").await;
+
+    bob.send(json!({ "type": "kick", "user_id": ann.id() }))
+        .await;
+    assert_eq!(bob.expect("error").await["code"], "forbidden");
+    bob.send(json!({ "type": "lock" })).await;
+    assert_eq!(bob.expect("error").await["code"], "forbidden");
+    bob.send(json!({ "type": "kick", "user_id": "not a uuid" }))
+        .await;
+    assert_eq!(bob.expect("error").await["code"], "bad_request");
+
+    ann.expect_nothing_before(&mut bob).await;
+    let carol = app.join(&code, "carol").await;
+    assert_eq!(carol.welcome["locked"], false);
+}
+
+/// A locked room refuses newcomers with 4423, lets people back in, and stays locked across a restart.
+#[actix_web::test]
+async fn a_locked_room_refuses_newcomers_even_after_a_restart() {
+    let app = spawn_app().await;
+    let (code, token) = owned_room(&app).await;
+    let mut ann = owner(&app, &code, "ann", &token).await;
+    let mut bob = app.join(&code, "bob").await;
+    ann.expect("joined").await;
+
+    ann.send(json!({ "type": "lock" })).await;
+
+    assert_eq!(bob.expect("room_updated").await["locked"], true);
+    assert_eq!(ann.expect("room_updated").await["locked"], true);
+    let (close, reason) = app
+        .try_join(&code, "name=dave")
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(
+        (close, reason.as_str()),
+        (4423, "this room is locked: nobody new may join")
+    );
+    let secret = bob.resume_secret().to_owned();
+    drop(bob);
+    ann.expect("left").await;
+    let back = app
+        .join_with(&code, &format!("name=bob&resume={secret}"))
+        .await;
+    assert_eq!(back.welcome["locked"], true);
+
+    drop((ann, back));
+    let database = app.stop().await;
+    let app = spawn_app_on(database, &[]).await;
+    let (close, _) = app
+        .try_join(&code, "name=dave")
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(close, 4423);
+}
+
+/// A signed-in creator owns the room by account, with no token to claim, on every device.
+#[actix_web::test]
+async fn a_signed_in_creator_owns_the_room_by_account() {
+    let app = spawn_app().await;
+    let cookie = app.signed_up("ann").await;
+    let created = app
+        .account_call(
+            Method::POST,
+            "/api/rooms",
+            Some(json!({})),
+            &[("cookie", &cookie)],
+        )
+        .await;
+    let code = created.json::<Value>().await.unwrap()["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let ann = app.join_signed_in(&code, &cookie).await;
+
+    assert_eq!(ann.welcome["you"]["role"], "owner");
+    let log = app
+        .account_call(
+            Method::GET,
+            &format!("/api/rooms/{code}/moderation"),
+            None,
+            &[("cookie", &cookie)],
+        )
+        .await;
+    assert_eq!(log.status(), 200);
+}
+
+/// The moderation log says who did what to whom and why; only the owner reads it.
+#[actix_web::test]
+async fn the_moderation_log_is_the_owners_to_read() {
+    let app = spawn_app().await;
+    let (code, token) = owned_room(&app).await;
+    let mut ann = owner(&app, &code, "ann", &token).await;
+    let bob = app.join(&code, "bob").await;
+    ann.expect("joined").await;
+    ann.send(json!({ "type": "kick", "user_id": bob.id(), "reason": "spam" }))
+        .await;
+    ann.expect("moderated").await;
+    let path = format!("/api/rooms/{code}/moderation");
+    let read = |token: String| {
+        let (app, path) = (&app, path.clone());
+        async move {
+            let authorization = format!("Bearer {token}");
+            app.account_call(
+                Method::GET,
+                &path,
+                None,
+                &[("authorization", &authorization)],
+            )
+            .await
+        }
+    };
+
+    let entries: Value = crate::helpers::eventually("the kick is logged", || async {
+        let log: Value = read(token.clone()).await.json().await.ok()?;
+        (log["entries"].as_array()?.len() == 2).then_some(log)
+    })
+    .await;
+
+    let kick = &entries["entries"][1];
+    assert_eq!(kick["action"], "kick");
+    assert_eq!(kick["actor"]["name"], "ann");
+    assert_eq!(kick["target"]["name"], "bob");
+    assert_eq!(kick["reason"], "spam");
+    assert_eq!(entries["entries"][0]["action"], "claim_owner");
+    assert_eq!(read("0".repeat(64)).await.status(), 403);
+    assert_eq!(app.get(&path).await.status(), 403);
+    let stranger = app.signed_up("mallory").await;
+    let as_stranger = app
+        .account_call(Method::GET, &path, None, &[("cookie", &stranger)])
+        .await;
+    assert_eq!(as_stranger.status(), 403);
+}
