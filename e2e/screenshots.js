@@ -1,4 +1,5 @@
-// Regenerates docs/screenshot-light.png and docs/screenshot-dark.png from a real conversation.
+// Regenerates docs/screenshot-light.png and docs/screenshot-dark.png from a real conversation, and
+// docs/screenshot-owner.png: the same room as its owner sees it, with the moderation controls.
 // Run with `npm run screenshots` after `cargo build --release`.
 import { resolve } from "node:path";
 
@@ -32,7 +33,20 @@ try {
     await page.screenshot({ path: `${DOCS}/screenshot-${colorScheme}.png` });
     await page.getByRole("button", { name: "Leave" }).click();
   }
-  console.log(`wrote ${DOCS}/screenshot-light.png and screenshot-dark.png`);
+  // The owner's view: the room's owner token rides in the owner link's fragment.
+  const owned = await fetch(`${server.url}/api/rooms`, { method: "POST" }).then((r) => r.json());
+  const ownedRoom = `${server.url}/r/${owned.code}`;
+  const owner = await openPage(browser, { viewport: { width: 1000, height: 620 } });
+  await joinByLink(owner, `${ownedRoom}#owner=${owned.owner_token}`, "Maya");
+  await owner.locator("#members .badge", { hasText: "owner" }).waitFor();
+  const guests = [await openPage(browser), await openPage(browser)];
+  await joinByLink(guests[0], ownedRoom, "Leo");
+  await joinByLink(guests[1], ownedRoom, "Sam");
+  await say(guests[0], "Is this the demo room?");
+  await say(owner, "It is. I'll lock it once everyone is here.");
+  await owner.getByRole("button", { name: "Send Sam out of the room" }).waitFor();
+  await owner.screenshot({ path: `${DOCS}/screenshot-owner.png` });
+  console.log(`wrote ${DOCS}/screenshot-light.png, screenshot-dark.png and screenshot-owner.png`);
 } finally {
   await browser.close();
   await server.stop();

@@ -1,5 +1,6 @@
 // The home page: pick a name, then join a room by code or create one.
 import { nameKey, nameProblem, rememberName, rememberedName, showFieldError } from "./names.js";
+import { keepOwnerToken } from "./owners.js";
 
 const MAX_NAME = Number(document.body.dataset.maxName);
 const CODE_PATTERN = /^[A-Za-z0-9-]{3,32}$/;
@@ -89,6 +90,8 @@ async function create() {
     showFieldError(createInput, errors.create, body.error?.message ?? "The room could not be created.");
     return;
   }
+  // Handed out once: the room page claims the room with it after every join.
+  keepOwnerToken(body.code, body.owner_token);
   enter(body.code);
 }
 

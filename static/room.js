@@ -2,6 +2,9 @@
 //
 // Every piece of user text (names, messages) goes into the page with textContent, never as HTML.
 import { nameProblem, rememberName, rememberedName, showFieldError } from "./names.js";
+import {
+  ROLE_NAMES, forgetOwnerToken, outranks, ownerLink, ownerToken, takeOwnerTokenFromLink,
+} from "./owners.js";
 
 const CODE = document.body.dataset.room;
 const MAX_NAME = Number(document.body.dataset.maxName);
@@ -32,7 +35,9 @@ const el = {
   copyInvite: $("copy-invite"), lifetime: $("lifetime"), copyStatus: $("copy-status"), rename: $("rename"), leave: $("leave"),
   dialog: $("name-dialog"), nameForm: $("name-form"), nameInput: $("name-input"), nameError: $("name-error"),
   nameSubmit: $("name-submit"), nameTitle: $("name-dialog-title"),
+  copyOwnerLink: $("copy-owner-link"), lock: $("lock"),
 };
+const INVITE_BASE = document.body.dataset.inviteBase || location.origin;
 
 /** Signed in: the room knows this person by their username, and needs no name from them. */
 const USERNAME = document.body.dataset.username ?? null;
@@ -56,6 +61,7 @@ const session = {
 const shown = new Set(); // ids of messages in the log, so a message never shows twice
 const pending = new Map(); // ref → { text, element, failed }
 const members = new Map(); // user id → user
+const roles = new Map(); // user id → "owner" | "moderator", for those above member
 const typers = new Map(); // user id → { name, timer }
 const baseTitle = document.title;
 let unread = 0;
@@ -99,6 +105,14 @@ function closed(event) {
       return;
     case 4404:
       showBanner("This room no longer exists.", { linkHome: true });
+      return;
+    case 4403: {
+      const why = session.sentOut ?? (event.reason || "you were sent out of the room");
+      showBanner(`${why.charAt(0).toUpperCase()}${why.slice(1)}.`, { linkHome: true });
+      return;
+    }
+    case 4423:
+      showBanner("This room is locked: nobody new may join.", { linkHome: true });
       return;
     case 4401:
       showBanner("You were signed out, so you left the room.", {
@@ -163,6 +177,9 @@ function receive(frame) {
     case "renamed": return onRenamed(frame);
     case "typing": return startTyping(frame.user);
     case "expired": return onExpired(frame.through_seq);
+    case "role": return onRole(frame);
+    case "moderated": return onModerated(frame);
+    case "room_updated": return onRoomUpdated(frame, true);
     case "error": return onError(frame);
   }
 }
@@ -180,7 +197,16 @@ function welcome(frame) {
   hideBanner();
   members.clear();
   for (const member of frame.members) members.set(member.id, member);
+  roles.clear();
+  for (const ranked of frame.roles) roles.set(ranked.id, ranked.role);
+  onRoomUpdated(frame, false);
   renderMembers();
+  // The token from the room's creation, or an owner link: the room knows its owner by it.
+  const token = ownerToken(CODE);
+  if (token && frame.you.role !== "owner") {
+    session.claiming = send({ type: "claim", owner_token: token, bind: Boolean(USERNAME) });
+  }
+  el.copyOwnerLink.hidden = !token;
   if (frame.expire_after_seconds) {
     el.lifetime.textContent = `· messages disappear after ${describeSeconds(frame.expire_after_seconds)}`;
     el.lifetime.hidden = false;
@@ -229,6 +255,36 @@ function onRenamed(frame) {
   systemLine(`${frame.old_name} is now ${frame.user.name}`);
 }
 
+function myRole() {
+  return roles.get(session.me?.id) ?? "member";
+}
+
+function onRole(frame) {
+  if (frame.user.id === session.me?.id) session.claiming = false;
+  if (frame.role === "member") roles.delete(frame.user.id);
+  else roles.set(frame.user.id, frame.role);
+  renderMembers();
+  const who = frame.user.id === session.me?.id ? "You are" : `${frame.user.name} is`;
+  systemLine(`${who} the room's ${frame.role} now`);
+}
+
+function onModerated(frame) {
+  const reason = frame.reason ? `: ${frame.reason}` : "";
+  if (frame.user.id === session.me?.id) {
+    session.sentOut = `${frame.by.name} sent you out of the room${reason}`;
+    return;
+  }
+  systemLine(`${frame.by.name} sent ${frame.user.name} out${reason}`);
+}
+
+/** The room's rules, from the welcome or a change; `announce` says so in the log. */
+function onRoomUpdated(rules, announce) {
+  session.locked = rules.locked;
+  el.lock.textContent = rules.locked ? "Unlock room" : "Lock room";
+  el.lock.setAttribute("aria-pressed", String(rules.locked));
+  if (announce) systemLine(rules.locked ? "The room is locked: nobody new may join" : "The room is open to newcomers again");
+}
+
 /** Removes messages that have disappeared (in a room whose messages expire). */
 function onExpired(throughSeq) {
   for (const item of el.log.querySelectorAll(".msg[data-seq]")) {
@@ -252,6 +308,12 @@ function onError(frame) {
   if (frame.ref !== undefined && pending.has(frame.ref)) {
     pending.get(frame.ref).failed = true;
     setStatus(frame.ref, `Not sent: ${frame.message}`, true);
+  } else if (session.claiming && frame.code === "forbidden") {
+    // A token this room does not know (another room's, or stale): say so once, then drop it.
+    session.claiming = false;
+    forgetOwnerToken(CODE);
+    el.copyOwnerLink.hidden = true;
+    systemLine(frame.message, "error");
   } else if (session.renaming && (frame.code === "name_taken" || frame.code === "invalid_name")) {
     session.renaming = false;
     askForName("rename", frame.message);
@@ -401,15 +463,36 @@ function setStatus(ref, text, failed = false) {
 // ---- Members and typing ----
 
 function renderMembers() {
+  const mine = myRole();
   const items = [...members.values()].map((member) => {
     const item = document.createElement("li");
     const me = member.id === session.me?.id;
-    item.textContent = me ? `${member.name} (you)` : member.name;
+    const name = document.createElement("span");
+    name.className = "member-name";
+    name.textContent = me ? `${member.name} (you)` : member.name;
+    item.append(name);
+    const role = roles.get(member.id);
+    if (role) {
+      const badge = document.createElement("span");
+      badge.className = "badge";
+      badge.textContent = ROLE_NAMES[role] ?? role;
+      item.append(" ", badge);
+    }
+    if (!me && outranks(mine, role ?? "member")) {
+      const kick = document.createElement("button");
+      kick.type = "button";
+      kick.className = "small";
+      kick.textContent = "Send out";
+      kick.setAttribute("aria-label", `Send ${member.name} out of the room`);
+      kick.addEventListener("click", () => send({ type: "kick", user_id: member.id }));
+      item.append(" ", kick);
+    }
     item.classList.toggle("is-me", me);
     return item;
   });
   el.members.replaceChildren(...items);
   el.memberCount.textContent = `(${members.size})`;
+  el.lock.hidden = mine === "member";
 }
 
 function startTyping(user) {
@@ -563,6 +646,19 @@ el.copyInvite.addEventListener("click", async () => {
   setTimeout(() => { el.copyStatus.textContent = ""; }, 4000);
 });
 
+el.copyOwnerLink.addEventListener("click", async () => {
+  const link = ownerLink(INVITE_BASE, CODE, ownerToken(CODE));
+  try {
+    await navigator.clipboard.writeText(link);
+    el.copyStatus.textContent = "Owner link copied: whoever opens it owns the room";
+  } catch {
+    el.copyStatus.textContent = link;
+  }
+  setTimeout(() => { el.copyStatus.textContent = ""; }, 4000);
+});
+
+el.lock.addEventListener("click", () => send({ type: session.locked ? "unlock" : "lock" }));
+
 el.rename?.addEventListener("click", () => askForName("rename"));
 
 el.leave.addEventListener("click", () => {
@@ -574,6 +670,8 @@ el.leave.addEventListener("click", () => {
 });
 
 // ---- Start ----
+
+takeOwnerTokenFromLink(CODE);
 
 // From the home page (or a reload) the name is known; arriving by an invite link, ask first.
 if (session.name) {

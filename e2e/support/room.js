@@ -45,7 +45,7 @@ export async function seeSystemLine(page, text) {
 }
 
 export async function memberNames(page) {
-  return page.locator("#members li").allTextContents();
+  return page.locator("#members li .member-name").allTextContents();
 }
 
 /** Fails on script errors, CSP violations and alert/confirm dialogs seen by the page. */

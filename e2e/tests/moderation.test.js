@@ -1,0 +1,46 @@
+// An owner's controls in the browser: sending someone out, and locking the room.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { openPage } from "../support/browser.js";
+import { serverAndBrowser } from "../support/fixture.js";
+import { assertNoProblems, createViaHome, joinByLink, seeSystemLine } from "../support/room.js";
+
+const env = serverAndBrowser();
+
+test("the owner sends a guest out, who sees why and cannot come back", async () => {
+  const ann = await openPage(env.browser);
+  await createViaHome(ann, env.server.url, "ann");
+  await seeSystemLine(ann, "You are the room's owner now");
+  await ann.locator("#members .badge", { hasText: "owner" }).waitFor();
+  const bob = await openPage(env.browser);
+  await joinByLink(bob, ann.url(), "bob");
+  assert.equal(await bob.getByRole("button", { name: /Send .* out/ }).count(), 0, "a member has no controls");
+
+  await ann.getByRole("button", { name: "Send bob out of the room" }).click();
+
+  await bob.locator("#connection", { hasText: "ann sent you out of the room" }).waitFor();
+  await seeSystemLine(ann, "ann sent bob out");
+  await bob.reload();
+  await bob.locator("#connection", { hasText: "You were sent out of this room; you may come back after" }).waitFor();
+  for (const page of [ann, bob]) assertNoProblems(page);
+});
+
+test("a locked room turns a newcomer away, and opens again", async () => {
+  const ann = await openPage(env.browser);
+  await createViaHome(ann, env.server.url, "ann");
+  await seeSystemLine(ann, "You are the room's owner now");
+
+  await ann.getByRole("button", { name: "Lock room" }).click();
+
+  await seeSystemLine(ann, "The room is locked: nobody new may join");
+  const carol = await openPage(env.browser);
+  await carol.goto(ann.url());
+  await carol.getByRole("dialog").getByLabel("Your name").fill("carol");
+  await carol.getByRole("button", { name: "Join", exact: true }).click();
+  await carol.locator("#connection", { hasText: "This room is locked" }).waitFor();
+  await ann.getByRole("button", { name: "Unlock room" }).click();
+  await seeSystemLine(ann, "The room is open to newcomers again");
+  await joinByLink(carol, ann.url(), "carol");
+  for (const page of [ann, carol]) assertNoProblems(page);
+});
