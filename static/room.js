@@ -62,6 +62,7 @@ const shown = new Set(); // ids of messages in the log, so a message never shows
 const pending = new Map(); // ref → { text, element, failed }
 const members = new Map(); // user id → user
 const roles = new Map(); // user id → "owner" | "moderator", for those above member
+const muted = new Set(); // user ids whose messages the room refuses
 const typers = new Map(); // user id → { name, timer }
 const baseTitle = document.title;
 let unread = 0;
@@ -199,6 +200,8 @@ function welcome(frame) {
   for (const member of frame.members) members.set(member.id, member);
   roles.clear();
   for (const ranked of frame.roles) roles.set(ranked.id, ranked.role);
+  muted.clear();
+  for (const id of frame.muted) muted.add(id);
   onRoomUpdated(frame, false);
   renderMembers();
   // The token from the room's creation, or an owner link: the room knows its owner by it.
@@ -270,11 +273,18 @@ function onRole(frame) {
 
 function onModerated(frame) {
   const reason = frame.reason ? `: ${frame.reason}` : "";
-  if (frame.user.id === session.me?.id) {
-    session.sentOut = `${frame.by.name} sent you out of the room${reason}`;
+  const me = frame.user.id === session.me?.id;
+  if (frame.action === "kick") {
+    if (me) session.sentOut = `${frame.by.name} sent you out of the room${reason}`;
+    else systemLine(`${frame.by.name} sent ${frame.user.name} out${reason}`);
     return;
   }
-  systemLine(`${frame.by.name} sent ${frame.user.name} out${reason}`);
+  const muting = frame.action === "mute";
+  if (muting) muted.add(frame.user.id);
+  else muted.delete(frame.user.id);
+  renderMembers();
+  const whom = me ? "you" : frame.user.name;
+  systemLine(`${frame.by.name} ${muting ? "muted" : "unmuted"} ${whom}${reason}`);
 }
 
 /** The room's rules, from the welcome or a change; `announce` says so in the log. */
@@ -478,14 +488,19 @@ function renderMembers() {
       badge.textContent = ROLE_NAMES[role] ?? role;
       item.append(" ", badge);
     }
+    if (muted.has(member.id)) {
+      const badge = document.createElement("span");
+      badge.className = "badge";
+      badge.textContent = "muted";
+      item.append(" ", badge);
+    }
     if (!me && outranks(mine, role ?? "member")) {
-      const kick = document.createElement("button");
-      kick.type = "button";
-      kick.className = "small";
-      kick.textContent = "Send out";
-      kick.setAttribute("aria-label", `Send ${member.name} out of the room`);
-      kick.addEventListener("click", () => send({ type: "kick", user_id: member.id }));
-      item.append(" ", kick);
+      const silenced = muted.has(member.id);
+      item.append(
+        " ", memberAction("Send out", `Send ${member.name} out of the room`, { type: "kick", user_id: member.id }),
+        " ", memberAction(silenced ? "Unmute" : "Mute", `${silenced ? "Unmute" : "Mute"} ${member.name}`,
+          { type: silenced ? "unmute" : "mute", user_id: member.id }),
+      );
     }
     item.classList.toggle("is-me", me);
     return item;
@@ -493,6 +508,17 @@ function renderMembers() {
   el.members.replaceChildren(...items);
   el.memberCount.textContent = `(${members.size})`;
   el.lock.hidden = mine === "member";
+}
+
+/** A small button beside a member that sends `frame`; `label` names the member for screen readers. */
+function memberAction(text, label, frame) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "small";
+  button.textContent = text;
+  button.setAttribute("aria-label", label);
+  button.addEventListener("click", () => send(frame));
+  return button;
 }
 
 function startTyping(user) {

@@ -4,7 +4,9 @@ import { test } from "node:test";
 
 import { openPage } from "../support/browser.js";
 import { serverAndBrowser } from "../support/fixture.js";
-import { assertNoProblems, createViaHome, joinByLink, seeSystemLine } from "../support/room.js";
+import {
+  assertNoProblems, countMessages, createViaHome, joinByLink, say, seeMessage, seeSystemLine,
+} from "../support/room.js";
 
 const env = serverAndBrowser();
 
@@ -23,6 +25,27 @@ test("the owner sends a guest out, who sees why and cannot come back", async () 
   await seeSystemLine(ann, "ann sent bob out");
   await bob.reload();
   await bob.locator("#connection", { hasText: "You were sent out of this room; you may come back after" }).waitFor();
+  for (const page of [ann, bob]) assertNoProblems(page);
+});
+
+test("the owner mutes and unmutes a guest, whose messages are refused meanwhile", async () => {
+  const ann = await openPage(env.browser);
+  await createViaHome(ann, env.server.url, "ann");
+  await seeSystemLine(ann, "You are the room's owner now");
+  const bob = await openPage(env.browser);
+  await joinByLink(bob, ann.url(), "bob");
+
+  await ann.getByRole("button", { name: "Mute bob" }).click();
+
+  await seeSystemLine(bob, "ann muted you");
+  await ann.locator("#members .badge", { hasText: "muted" }).waitFor();
+  await say(bob, "can anyone hear me?");
+  await bob.locator(".msg-status", { hasText: "a moderator has muted you" }).waitFor();
+  await ann.getByRole("button", { name: "Unmute bob" }).click();
+  await seeSystemLine(bob, "ann unmuted you");
+  await say(bob, "back again");
+  await seeMessage(ann, "back again");
+  assert.equal(await countMessages(ann, "can anyone hear me?"), 0);
   for (const page of [ann, bob]) assertNoProblems(page);
 });
 

@@ -6,7 +6,9 @@ use bytestring::ByteString;
 use super::ids::{ConnId, ResumeSecret};
 use super::protocol::CloseCode;
 use super::room::{Refusal, RoomInfo};
-use crate::domain::{ChatMessage, DisplayName, MessageRef, MessageText, TokenDigest, UserId};
+use crate::domain::{
+    ChatMessage, DisplayName, MessageRef, MessageText, Sanction, TokenDigest, UserId,
+};
 use crate::storage::{Keep, StorageError, Unnumbered};
 
 /// Asks to become a member; the lobby answers the session with a welcome frame or a close.
@@ -45,7 +47,9 @@ pub struct Moderate {
 
 #[derive(Debug)]
 pub enum Act {
-    Kick {
+    /// A kick, a mute or an unmute of `target`.
+    Sanction {
+        sanction: Sanction,
         target: UserId,
         reason: Option<MessageText>,
     },

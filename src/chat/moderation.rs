@@ -16,6 +16,8 @@ pub struct Authority {
     claimed: HashSet<UserId>,
     /// Identities and accounts sent out, and when they may come back.
     kicked: HashMap<UserId, Timestamp>,
+    /// People whose messages are refused.
+    muted: HashSet<UserId>,
 }
 
 /// Whether an owner token matched.
@@ -30,9 +32,11 @@ pub enum Claim {
 impl Authority {
     pub fn new(mut ownership: Ownership) -> Self {
         let claimed = std::mem::take(&mut ownership.claimed).into_iter().collect();
+        let muted = std::mem::take(&mut ownership.muted).into_iter().collect();
         Self {
             ownership,
             claimed,
+            muted,
             ..Self::default()
         }
     }
@@ -90,6 +94,19 @@ impl Authority {
         }
         self.claimed.remove(&user);
         self.kicked.insert(user, until);
+    }
+
+    /// Refuses (or, with `false`, admits again) `user`'s messages; `true` if that changed anything.
+    pub fn set_muted(&mut self, user: UserId, muted: bool) -> bool {
+        if muted {
+            self.muted.insert(user)
+        } else {
+            self.muted.remove(&user)
+        }
+    }
+
+    pub fn is_muted(&self, user: UserId) -> bool {
+        self.muted.contains(&user)
     }
 
     /// When `user` may come back, if they were kicked and that time is still ahead.

@@ -123,12 +123,20 @@ pub enum ClientFrame {
         user_id: UserId,
         reason: Option<String>,
     },
+    /// Refuses someone's messages until unmuted (moderators and owners).
+    Mute {
+        user_id: UserId,
+        reason: Option<String>,
+    },
+    Unmute {
+        user_id: UserId,
+    },
     Lock {},
     Unlock {},
 }
 
-const CLIENT_TYPES: [&str; 7] = [
-    "message", "rename", "typing", "claim", "kick", "lock", "unlock",
+const CLIENT_TYPES: [&str; 9] = [
+    "message", "rename", "typing", "claim", "kick", "mute", "unmute", "lock", "unlock",
 ];
 
 impl ClientFrame {
@@ -184,6 +192,8 @@ enum ServerFrame<'a> {
         expire_after_seconds: Option<u64>,
         /// The members ranked above member; everyone else is a member.
         roles: Vec<Ranked>,
+        /// The ids of the members who are muted.
+        muted: &'a [UserId],
         #[serde(flatten)]
         rules: RoomRules,
     },
@@ -214,7 +224,8 @@ enum ServerFrame<'a> {
         by: &'a User,
         #[serde(skip_serializing_if = "Option::is_none")]
         reason: Option<&'a MessageText>,
-        until: Timestamp,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        until: Option<Timestamp>,
     },
     Role {
         user: &'a User,
@@ -308,6 +319,7 @@ pub fn welcome_frame(welcome: &Welcome<'_>) -> ByteString {
             .iter()
             .map(|&(id, role)| Ranked { id, role })
             .collect(),
+        muted: &welcome.muted,
         rules: welcome.rules,
     }
     .encode()

@@ -159,6 +159,8 @@ pub struct Welcome<'a> {
     pub role: Role,
     /// The members ranked above member.
     pub ranked: Vec<(UserId, Role)>,
+    /// The members who are muted.
+    pub muted: Vec<UserId>,
     pub rules: RoomRules,
 }
 
@@ -467,6 +469,11 @@ impl Room {
                 expire_after_seconds: self.lifetime.map(MessageLifetime::as_secs),
                 role: self.authority.role_of(&member.user),
                 ranked: self.ranked(),
+                muted: self
+                    .users()
+                    .map(|user| user.id)
+                    .filter(|id| self.authority.is_muted(*id))
+                    .collect(),
                 rules: self.authority.rules(),
             },
             joined: effects.joined,
@@ -691,6 +698,12 @@ impl Room {
             .collect()
     }
 
+    /// Whether the member on `conn` is muted: their messages are refused.
+    pub fn is_muted(&self, conn: ConnId) -> bool {
+        self.member(conn)
+            .is_some_and(|member| self.authority.is_muted(member.user.id))
+    }
+
     /// A member's rank here.
     pub fn role(&self, user: &User) -> Role {
         self.authority.role_of(user)
@@ -739,16 +752,16 @@ impl Room {
         }
     }
 
-    /// A moderator sends `target` out until `until`: their connections here close, and they may
-    /// not come back as that identity or account before then.
-    pub fn kick(
+    /// A moderator acts on `target`: sends them out until `until` (a kick), mutes or unmutes them.
+    /// Only someone who outranks the target may; a mute of the muted is no news (`Ok(None)`).
+    pub fn moderate(
         &mut self,
         conn: ConnId,
         target: UserId,
+        sanction: Sanction,
         reason: Option<MessageText>,
-        now: Timestamp,
-        until: Timestamp,
-    ) -> Result<Sanctioned, Refusal> {
+        (now, until): (Timestamp, Timestamp),
+    ) -> Result<Option<Sanctioned>, Refusal> {
         let by = self.member(conn).ok_or(Refusal::NotInRoom)?.user.clone();
         let user = self.user(target).ok_or(Refusal::NotInRoom)?.clone();
         if !self
@@ -758,23 +771,41 @@ impl Room {
         {
             return Err(Refusal::Forbidden);
         }
+        let news = match sanction {
+            Sanction::Kick => true,
+            Sanction::Mute => !self.authority.is_muted(user.id),
+            Sanction::Unmute => self.authority.is_muted(user.id),
+        };
+        if !news {
+            return Ok(None);
+        }
         let event = RoomEvent::Moderated {
-            sanction: Sanction::Kick,
+            sanction,
             user,
             by,
             reason,
-            until,
+            until: (sanction == Sanction::Kick).then_some(until),
         };
-        Ok(self.sanctioned(event, now))
+        Ok(Some(self.sanctioned(event, now)))
     }
 
     /// Applies a sanction, decided here or on another instance: the target's connections here
     /// close, and their `left` follows.
     pub fn sanctioned(&mut self, event: RoomEvent, now: Timestamp) -> Sanctioned {
         let (closed, left) = match &event {
-            RoomEvent::Moderated { user, until, .. } => {
-                self.authority.kick(user.id, *until);
+            RoomEvent::Moderated {
+                sanction: Sanction::Kick,
+                user,
+                until,
+                ..
+            } => {
+                self.authority.kick(user.id, until.unwrap_or(now));
                 self.send_out(user.id, now)
+            }
+            RoomEvent::Moderated { sanction, user, .. } => {
+                self.authority
+                    .set_muted(user.id, *sanction == Sanction::Mute);
+                (Vec::new(), None)
             }
             _ => (Vec::new(), None),
         };
@@ -1573,7 +1604,10 @@ mod tests {
         room.claim(ann, &token.digest(), false).unwrap();
 
         let now = Timestamp::now();
-        let kicked = room.kick(ann, bob_id, None, now, later(600)).unwrap();
+        let kicked = room
+            .moderate(ann, bob_id, Sanction::Kick, None, (now, later(600)))
+            .unwrap()
+            .unwrap();
 
         assert_eq!(kicked.closed, [bob]);
         assert!(matches!(kicked.left, Some(RoomEvent::Left { ref user, .. }) if user.id == bob_id));
@@ -1603,21 +1637,58 @@ mod tests {
         let now = Timestamp::now();
 
         assert_eq!(
-            room.kick(bob, ann_id, None, now, later(600)).unwrap_err(),
-            Refusal::Forbidden
-        );
-        assert_eq!(
-            room.kick(carol, bob_id, None, now, later(600)).unwrap_err(),
-            Refusal::Forbidden
-        );
-        assert_eq!(
-            room.kick(ann, UserId::random(), None, now, later(600))
+            room.moderate(bob, ann_id, Sanction::Kick, None, (now, later(600)))
                 .unwrap_err(),
+            Refusal::Forbidden
+        );
+        assert_eq!(
+            room.moderate(carol, bob_id, Sanction::Kick, None, (now, later(600)))
+                .unwrap_err(),
+            Refusal::Forbidden
+        );
+        assert_eq!(
+            room.moderate(
+                ann,
+                UserId::random(),
+                Sanction::Kick,
+                None,
+                (now, later(600))
+            )
+            .unwrap_err(),
             Refusal::NotInRoom
         );
         assert_eq!(room.set_locked(bob, true).unwrap_err(), Refusal::Forbidden);
         assert!(!room.rules().locked, "refusals change nothing");
         assert_eq!(room.describe().members.len(), 3);
+    }
+
+    #[test]
+    fn a_muted_member_cannot_post_until_unmuted_and_a_second_mute_is_no_news() {
+        let (mut room, token) = owned_room();
+        let (ann, _, _) = join(&mut room, "ann");
+        let (bob, bob_id, _) = join(&mut room, "bob");
+        room.claim(ann, &token.digest(), false).unwrap();
+        let times = (Timestamp::now(), later(600));
+
+        let muted = room
+            .moderate(ann, bob_id, Sanction::Mute, None, times)
+            .unwrap()
+            .unwrap();
+
+        assert!(
+            muted.closed.is_empty() && muted.left.is_none(),
+            "a mute sends nobody out"
+        );
+        assert!(room.is_muted(bob));
+        assert!(room
+            .moderate(ann, bob_id, Sanction::Mute, None, times)
+            .unwrap()
+            .is_none());
+        assert!(room
+            .moderate(ann, bob_id, Sanction::Unmute, None, times)
+            .unwrap()
+            .is_some());
+        assert!(!room.is_muted(bob));
     }
 
     #[test]
@@ -1662,7 +1733,7 @@ mod tests {
             user: bob_user,
             by: user("ann"),
             reason: None,
-            until: later(600),
+            until: Some(later(600)),
         };
 
         let applied = room.sanctioned(event, Timestamp::now());

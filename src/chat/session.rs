@@ -23,8 +23,8 @@ use super::registry::{ReachError, Registry};
 use super::settings::SessionSettings;
 use super::sign_ins::SignIns;
 use crate::domain::{
-    Account, DisplayName, ErrorCode, Invalid, MessageRef, MessageText, RoomCode, SessionToken,
-    TokenDigest,
+    Account, DisplayName, ErrorCode, Invalid, MessageRef, MessageText, RoomCode, Sanction,
+    SessionToken, TokenDigest, UserId,
 };
 use crate::instruments;
 
@@ -217,14 +217,12 @@ impl Session {
                 self.lobby.do_send(Claim { conn, token, bind });
             }
             ClientFrame::Kick { user_id, reason } => {
-                let reason = reason.as_deref().map(MessageText::parse).transpose()?;
-                self.check_flood()?;
-                let act = Act::Kick {
-                    target: user_id,
-                    reason,
-                };
-                self.lobby.do_send(Moderate { conn, act });
+                self.sanction(Sanction::Kick, user_id, reason)?
             }
+            ClientFrame::Mute { user_id, reason } => {
+                self.sanction(Sanction::Mute, user_id, reason)?
+            }
+            ClientFrame::Unmute { user_id } => self.sanction(Sanction::Unmute, user_id, None)?,
             ClientFrame::Lock {} | ClientFrame::Unlock {} => {
                 self.check_flood()?;
                 let act = Act::Lock(matches!(frame, ClientFrame::Lock {}));
@@ -240,6 +238,26 @@ impl Session {
                 }
             }
         }
+        Ok(())
+    }
+
+    fn sanction(
+        &mut self,
+        sanction: Sanction,
+        target: UserId,
+        reason: Option<String>,
+    ) -> Result<(), Invalid> {
+        let reason = reason.as_deref().map(MessageText::parse).transpose()?;
+        self.check_flood()?;
+        let act = Act::Sanction {
+            sanction,
+            target,
+            reason,
+        };
+        self.lobby.do_send(Moderate {
+            conn: self.conn,
+            act,
+        });
         Ok(())
     }
 

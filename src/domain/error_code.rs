@@ -36,6 +36,7 @@ pub enum ErrorCode {
     NameLocked,
     NameReserved,
     Forbidden,
+    Muted,
     Internal,
 }
 
@@ -73,6 +74,7 @@ impl ErrorCode {
             Self::NameLocked => "name_locked",
             Self::NameReserved => "name_reserved",
             Self::Forbidden => "forbidden",
+            Self::Muted => "muted",
             Self::Internal => "internal",
         }
     }
@@ -116,6 +118,7 @@ mod tests {
             ErrorCode::NameLocked,
             ErrorCode::NameReserved,
             ErrorCode::Forbidden,
+            ErrorCode::Muted,
             ErrorCode::Internal,
         ] {
             assert_eq!(

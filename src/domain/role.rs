@@ -40,6 +40,8 @@ pub struct Ownership {
     pub account: Option<UserId>,
     /// Identities that proved ownership with the token.
     pub claimed: Vec<UserId>,
+    /// People whose messages are refused.
+    pub muted: Vec<UserId>,
     pub rules: RoomRules,
 }
 
@@ -47,7 +49,11 @@ pub struct Ownership {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Sanction {
+    /// Sent out, and kept out for a while.
     Kick,
+    /// Their messages are refused (`muted`) until unmuted.
+    Mute,
+    Unmute,
 }
 
 impl Sanction {
@@ -55,6 +61,8 @@ impl Sanction {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Kick => "kick",
+            Self::Mute => "mute",
+            Self::Unmute => "unmute",
         }
     }
 }

@@ -32,13 +32,14 @@ pub enum RoomEvent {
     Expired {
         through_seq: u64,
     },
-    /// A moderator sent someone out: they may not come back before `until`.
+    /// A moderator acted on someone: sent them out (not to come back before `until`), or
+    /// muted or unmuted them.
     Moderated {
         sanction: Sanction,
         user: User,
         by: User,
         reason: Option<MessageText>,
-        until: Timestamp,
+        until: Option<Timestamp>,
     },
     /// Someone's rank in the room changed (an owner proved the token).
     RoleChanged {

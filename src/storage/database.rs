@@ -211,11 +211,13 @@ impl Database {
             .context("a room's owner account is no UUID")?;
         // Read once per room load, not per message: a second query keeps the first one simple.
         let claimed = self.owner_claims(code).await?;
+        let muted = self.mutes(code).await?;
         Ok(Some(StoredRoom {
             ownership: Ownership {
                 token: token.map(TokenDigest::from_stored),
                 account,
                 claimed,
+                muted,
                 rules: RoomRules {
                     locked: locked != 0,
                 },
@@ -516,6 +518,7 @@ impl Database {
             "DELETE FROM messages WHERE room = $1",
             "DELETE FROM moderation_log WHERE room = $1",
             "DELETE FROM room_owner_claims WHERE room = $1",
+            "DELETE FROM room_mutes WHERE room = $1",
             "DELETE FROM rooms WHERE code = $1",
         ] {
             sqlx::query(sql)

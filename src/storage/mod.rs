@@ -196,6 +196,15 @@ impl Storage {
         Ok(self.database.set_owner_account(room, account).await?)
     }
 
+    pub async fn set_muted(
+        &self,
+        room: &RoomCode,
+        user: UserId,
+        muted: bool,
+    ) -> Result<(), StorageError> {
+        Ok(self.database.set_muted(room, user, muted).await?)
+    }
+
     pub async fn add_owner_claim(&self, room: &RoomCode, user: UserId) -> Result<(), StorageError> {
         Ok(self.database.add_owner_claim(room, user).await?)
     }

@@ -64,15 +64,46 @@ impl Database {
     }
 
     pub async fn owner_claims(&self, room: &RoomCode) -> anyhow::Result<Vec<UserId>> {
-        let rows = sqlx::query("SELECT user_id FROM room_owner_claims WHERE room = $1")
+        self.users_of("room_owner_claims", room).await
+    }
+
+    pub async fn mutes(&self, room: &RoomCode) -> anyhow::Result<Vec<UserId>> {
+        self.users_of("room_mutes", room).await
+    }
+
+    /// Records that `user` is muted in `room`, or with `false`, no longer.
+    pub async fn set_muted(
+        &self,
+        room: &RoomCode,
+        user: UserId,
+        muted: bool,
+    ) -> anyhow::Result<()> {
+        let sql = if muted {
+            "INSERT INTO room_mutes (room, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING"
+        } else {
+            "DELETE FROM room_mutes WHERE room = $1 AND user_id = $2"
+        };
+        sqlx::query(sql)
+            .bind(room.as_str())
+            .bind(user.to_string())
+            .execute(&self.pool)
+            .await
+            .context("failed to store a mute")?;
+        Ok(())
+    }
+
+    /// The user ids a per-room table (`room`, `user_id`) holds for `room`.
+    async fn users_of(&self, table: &str, room: &RoomCode) -> anyhow::Result<Vec<UserId>> {
+        let sql = format!("SELECT user_id FROM {table} WHERE room = $1");
+        let rows = sqlx::query(&sql)
             .bind(room.as_str())
             .fetch_all(&self.pool)
             .await
-            .context("failed to read a room's owners")?;
+            .with_context(|| format!("failed to read {table}"))?;
         rows.iter()
             .map(|row| {
                 let id: String = row.try_get("user_id")?;
-                let id = uuid::Uuid::parse_str(&id).context("a stored owner is no UUID")?;
+                let id = uuid::Uuid::parse_str(&id).context("a stored user id is no UUID")?;
                 Ok(UserId::from_uuid(id))
             })
             .collect()

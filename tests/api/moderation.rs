@@ -274,3 +274,51 @@ async fn the_moderation_log_is_the_owners_to_read() {
         .await;
     assert_eq!(as_stranger.status(), 403);
 }
+
+/// A muted member's messages are refused with `muted` and reach nobody, across a restart (a
+/// signed-in member keeps their id), until they are unmuted.
+#[actix_web::test]
+async fn a_muted_member_is_refused_until_unmuted() {
+    let app = spawn_app().await;
+    let (code, token) = owned_room(&app).await;
+    let bob_cookie = app.signed_up("bob").await;
+    let mut ann = owner(&app, &code, "ann", &token).await;
+    let mut bob = app.join_signed_in(&code, &bob_cookie).await;
+    let mut carol = app.join(&code, "carol").await;
+    ann.expect("joined").await;
+    ann.expect("joined").await;
+    bob.expect("joined").await;
+
+    ann.send(json!({ "type": "mute", "user_id": bob.id() }))
+        .await;
+    assert_eq!(bob.expect("moderated").await["action"], "mute");
+    assert_eq!(ann.expect("moderated").await["action"], "mute");
+    carol.expect("moderated").await;
+    bob.send(json!({ "type": "message", "text": "still here?", "ref": "b-1" }))
+        .await;
+
+    let refused = bob.expect("error").await;
+    assert_eq!(
+        (refused["code"].as_str(), refused["ref"].as_str()),
+        (Some("muted"), Some("b-1"))
+    );
+    ann.expect_nothing_before(&mut carol).await;
+    drop((ann, bob, carol));
+    let database = app.stop().await;
+    let app = spawn_app_on(database, &[]).await;
+    let mut bob = app.join_signed_in(&code, &bob_cookie).await;
+    bob.say("after the restart").await;
+    assert_eq!(
+        bob.expect("error").await["code"],
+        "muted",
+        "the mute was stored"
+    );
+    let mut ann = owner(&app, &code, "ann", &token).await;
+    ann.send(json!({ "type": "unmute", "user_id": bob.id() }))
+        .await;
+    assert_eq!(bob.expect("joined").await["user"]["name"], "ann");
+    bob.expect("role").await;
+    assert_eq!(bob.expect("moderated").await["action"], "unmute");
+    bob.say("back").await;
+    assert_eq!(bob.expect("message").await["text"], "back");
+}

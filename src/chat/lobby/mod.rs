@@ -380,6 +380,15 @@ impl Handler<Post> for Lobby {
     type Result = ();
 
     fn handle(&mut self, post: Post, ctx: &mut Context<Self>) {
+        if self.room.is_muted(post.conn) {
+            let invalid = Invalid::new(
+                ErrorCode::Muted,
+                "a moderator has muted you: your messages are not delivered",
+            );
+            let reference = post.reference.as_ref().map(|r| r.as_str());
+            let frame = error_frame(&invalid, reference);
+            return self.fanout.tell(post.conn, ToSession::Frame(frame));
+        }
         if self.presence.is_some() {
             return self.post_shared(post.conn, post.text, post.reference, ctx);
         }

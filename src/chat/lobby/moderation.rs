@@ -8,7 +8,7 @@ use crate::chat::ids::ConnId;
 use crate::chat::messages::{Act, Claim, Close, Moderate, ToSession};
 use crate::chat::protocol::{error_frame, CloseCode};
 use crate::chat::room::{Refusal, Sanctioned};
-use crate::domain::{ErrorCode, Invalid, RoomEvent, Timestamp, User};
+use crate::domain::{ErrorCode, Invalid, RoomEvent, Sanction, Timestamp, User};
 use crate::storage::{LogEntry, LoggedUser};
 
 impl Handler<Claim> for Lobby {
@@ -52,21 +52,41 @@ impl Handler<Moderate> for Lobby {
         let now = Timestamp::now();
         let conn = moderate.conn;
         match moderate.act {
-            Act::Kick { target, reason } => {
+            Act::Sanction {
+                sanction,
+                target,
+                reason,
+            } => {
                 let until = now.later_by(self.settings.kick_for);
-                match self.room.kick(conn, target, reason, now, until) {
-                    Ok(sanctioned) => {
+                match self
+                    .room
+                    .moderate(conn, target, sanction, reason, (now, until))
+                {
+                    Ok(Some(sanctioned)) => {
                         if let RoomEvent::Moderated {
                             user, by, reason, ..
                         } = &sanctioned.event
                         {
                             let reason = reason.as_ref().map(|r| r.as_str().to_owned());
-                            self.log(by, "kick", Some(user), reason, ctx);
+                            self.log(by, sanction.as_str(), Some(user), reason, ctx);
                         }
-                        let event = sanctioned.event.clone();
-                        self.publish(event);
-                        self.send_out(sanctioned);
+                        if sanction == Sanction::Kick {
+                            self.publish(sanctioned.event.clone());
+                            return self.send_out(sanctioned);
+                        }
+                        // A mute is stored before anyone hears of it, as a claim is: an instance
+                        // that loads the room after the news finds it.
+                        let (storage, code) = (self.storage.clone(), self.room.code().clone());
+                        let muted = sanction == Sanction::Mute;
+                        let store = async move { storage.set_muted(&code, target, muted).await };
+                        ctx.wait(store.into_actor(self).map(move |stored, lobby, _| {
+                            if let Err(err) = stored {
+                                tracing::error!(error = %err, "cannot store a mute");
+                            }
+                            lobby.publish(sanctioned.event);
+                        }));
                     }
+                    Ok(None) => {}
                     Err(refusal) => self.refuse(conn, &refusal),
                 }
             }
@@ -125,9 +145,11 @@ impl Lobby {
     fn send_out(&mut self, sanctioned: Sanctioned) {
         // The `moderated` frame before it carries the whole reason; the close says who and until when.
         let reason = match &sanctioned.event {
-            RoomEvent::Moderated { by, until, .. } => {
-                format!("{} sent you out of the room until {until}", by.name)
-            }
+            RoomEvent::Moderated {
+                by,
+                until: Some(until),
+                ..
+            } => format!("{} sent you out of the room until {until}", by.name),
             _ => String::new(),
         };
         for conn in sanctioned.closed {

@@ -13,6 +13,13 @@ CREATE TABLE room_owner_claims (
     PRIMARY KEY (room, user_id)
 );
 
+-- People a moderator muted: their messages are refused on every instance, across restarts.
+CREATE TABLE room_mutes (
+    room TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    PRIMARY KEY (room, user_id)
+);
+
 CREATE TABLE moderation_log (
     room TEXT NOT NULL,
     at BIGINT NOT NULL,
