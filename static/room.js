@@ -35,7 +35,7 @@ const el = {
   copyInvite: $("copy-invite"), lifetime: $("lifetime"), copyStatus: $("copy-status"), rename: $("rename"), leave: $("leave"),
   dialog: $("name-dialog"), nameForm: $("name-form"), nameInput: $("name-input"), nameError: $("name-error"),
   nameSubmit: $("name-submit"), nameTitle: $("name-dialog-title"),
-  copyOwnerLink: $("copy-owner-link"), lock: $("lock"),
+  copyOwnerLink: $("copy-owner-link"), lock: $("lock"), accountsOnly: $("accounts-only"),
 };
 const INVITE_BASE = document.body.dataset.inviteBase || location.origin;
 
@@ -116,8 +116,8 @@ function closed(event) {
       showBanner("This room is locked: nobody new may join.", { linkHome: true });
       return;
     case 4401:
-      showBanner("You were signed out, so you left the room.", {
-        action: ["Sign in again", () => location.assign(`/signin?next=${encodeURIComponent(location.pathname)}`)],
+      showBanner(USERNAME ? "You were signed out, so you left the room." : "This room admits only signed-in members.", {
+        action: [USERNAME ? "Sign in again" : "Sign in", () => location.assign(`/signin?next=${encodeURIComponent(location.pathname)}`)],
       });
       return;
     case 4000:
@@ -289,10 +289,17 @@ function onModerated(frame) {
 
 /** The room's rules, from the welcome or a change; `announce` says so in the log. */
 function onRoomUpdated(rules, announce) {
+  if (announce && rules.locked !== session.locked) {
+    systemLine(rules.locked ? "The room is locked: nobody new may join" : "The room is open to newcomers again");
+  }
+  if (announce && rules.accounts_only !== session.accountsOnly) {
+    systemLine(rules.accounts_only ? "Only signed-in members may join now" : "Guests may join again");
+  }
   session.locked = rules.locked;
+  session.accountsOnly = rules.accounts_only;
   el.lock.textContent = rules.locked ? "Unlock room" : "Lock room";
   el.lock.setAttribute("aria-pressed", String(rules.locked));
-  if (announce) systemLine(rules.locked ? "The room is locked: nobody new may join" : "The room is open to newcomers again");
+  el.accountsOnly.setAttribute("aria-pressed", String(rules.accounts_only));
 }
 
 /** Removes messages that have disappeared (in a room whose messages expire). */
@@ -508,6 +515,7 @@ function renderMembers() {
   el.members.replaceChildren(...items);
   el.memberCount.textContent = `(${members.size})`;
   el.lock.hidden = mine === "member";
+  el.accountsOnly.hidden = mine === "member";
 }
 
 /** A small button beside a member that sends `frame`; `label` names the member for screen readers. */
@@ -684,6 +692,7 @@ el.copyOwnerLink.addEventListener("click", async () => {
 });
 
 el.lock.addEventListener("click", () => send({ type: session.locked ? "unlock" : "lock" }));
+el.accountsOnly.addEventListener("click", () => send({ type: "accounts_only", on: !session.accountsOnly }));
 
 el.rename?.addEventListener("click", () => askForName("rename"));
 

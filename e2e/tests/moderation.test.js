@@ -67,3 +67,22 @@ test("a locked room turns a newcomer away, and opens again", async () => {
   await joinByLink(carol, ann.url(), "carol");
   for (const page of [ann, carol]) assertNoProblems(page);
 });
+
+test("an accounts-only room turns a guest away with a way to sign in", async () => {
+  const ann = await openPage(env.browser);
+  await createViaHome(ann, env.server.url, "ann");
+  await seeSystemLine(ann, "You are the room's owner now");
+
+  await ann.getByRole("button", { name: "Accounts only" }).click();
+
+  await seeSystemLine(ann, "Only signed-in members may join now");
+  assert.equal(await ann.getByRole("button", { name: "Accounts only" }).getAttribute("aria-pressed"), "true");
+  const guest = await openPage(env.browser);
+  await guest.goto(ann.url());
+  await guest.getByRole("dialog").getByLabel("Your name").fill("gus");
+  await guest.getByRole("button", { name: "Join", exact: true }).click();
+  await guest.locator("#connection", { hasText: "This room admits only signed-in members." }).waitFor();
+  await guest.getByRole("button", { name: "Sign in" }).click();
+  await guest.waitForURL(/\/signin\?next=/);
+  for (const page of [ann, guest]) assertNoProblems(page);
+});

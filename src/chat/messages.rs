@@ -7,7 +7,7 @@ use super::ids::{ConnId, ResumeSecret};
 use super::protocol::CloseCode;
 use super::room::{Refusal, RoomInfo};
 use crate::domain::{
-    ChatMessage, DisplayName, MessageRef, MessageText, Sanction, TokenDigest, UserId,
+    ChatMessage, DisplayName, MessageRef, MessageText, Rule, Sanction, TokenDigest, UserId,
 };
 use crate::storage::{Keep, StorageError, Unnumbered};
 
@@ -53,7 +53,7 @@ pub enum Act {
         target: UserId,
         reason: Option<MessageText>,
     },
-    Lock(bool),
+    Rule(Rule),
 }
 
 /// The connection has closed.

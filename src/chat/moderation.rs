@@ -54,9 +54,10 @@ impl Authority {
         self.ownership.rules
     }
 
-    pub fn set_locked(&mut self, locked: bool) -> bool {
-        let changed = self.ownership.rules.locked != locked;
-        self.ownership.rules.locked = locked;
+    /// Sets the room's rules; `true` if that changed them.
+    pub fn set_rules(&mut self, rules: RoomRules) -> bool {
+        let changed = self.ownership.rules != rules;
+        self.ownership.rules = rules;
         changed
     }
 

@@ -133,10 +133,23 @@ pub enum ClientFrame {
     },
     Lock {},
     Unlock {},
+    /// Admits only signed-in members from now on, or guests again.
+    AccountsOnly {
+        on: bool,
+    },
 }
 
-const CLIENT_TYPES: [&str; 9] = [
-    "message", "rename", "typing", "claim", "kick", "mute", "unmute", "lock", "unlock",
+const CLIENT_TYPES: [&str; 10] = [
+    "message",
+    "rename",
+    "typing",
+    "claim",
+    "kick",
+    "mute",
+    "unmute",
+    "lock",
+    "unlock",
+    "accounts_only",
 ];
 
 impl ClientFrame {

@@ -14,8 +14,8 @@ use super::moderation::{Authority, Claim};
 use super::settings::RoomSettings;
 use crate::domain::{
     AccountKey, ChatMessage, DisplayName, InstanceId, MessageLifetime, MessageRef, MessageText,
-    NameKey, Ownership, Role, RoomCode, RoomEvent, RoomRules, Sanction, Timestamp, TokenDigest,
-    User, UserId, MAX_NAME_CHARS,
+    NameKey, Ownership, Role, RoomCode, RoomEvent, RoomRules, Rule, Sanction, Timestamp,
+    TokenDigest, User, UserId, MAX_NAME_CHARS,
 };
 
 /// The most messages a reconnecting client is replayed; beyond that its welcome says `truncated`.
@@ -177,6 +177,8 @@ pub enum Refusal {
     Kicked(Timestamp),
     #[error("this room is locked: nobody new may join")]
     Locked,
+    #[error("this room admits only signed-in members: sign in to join")]
+    AccountsOnly,
     #[error("only someone who outranks them may do that")]
     Forbidden,
     #[error("that owner token is not this room's")]
@@ -284,6 +286,9 @@ impl Room {
 
         // A departed identity comes back under its own id and name, here or (shared mode) from
         // another instance; an unknown secret is a fresh join.
+        if self.authority.rules().accounts_only {
+            return Err(Refusal::AccountsOnly);
+        }
         let returning = self.returning(&arrival);
         if let Some(until) = returning.and_then(|user| self.authority.kicked_until(user.id, now)) {
             return Err(Refusal::Kicked(until));
@@ -836,23 +841,22 @@ impl Room {
         (closed, left)
     }
 
-    /// A moderator locks or unlocks the room; `None` when it already was.
-    pub fn set_locked(&mut self, conn: ConnId, locked: bool) -> Result<Option<RoomEvent>, Refusal> {
+    /// A moderator sets one of the room's rules; `None` when it already was so.
+    pub fn set_rule(&mut self, conn: ConnId, rule: Rule) -> Result<Option<RoomEvent>, Refusal> {
         let by = self.member(conn).ok_or(Refusal::NotInRoom)?;
         if self.authority.role_of(&by.user).is_member() {
             return Err(Refusal::Forbidden);
         }
+        let rules = self.authority.rules().with(rule);
         Ok(self
             .authority
-            .set_locked(locked)
-            .then(|| RoomEvent::RulesChanged {
-                rules: self.authority.rules(),
-            }))
+            .set_rules(rules)
+            .then_some(RoomEvent::RulesChanged { rules }))
     }
 
     /// The room's rules changed elsewhere (shared mode); `true` if that is news here.
     pub fn rules_changed(&mut self, rules: RoomRules) -> bool {
-        self.authority.set_locked(rules.locked)
+        self.authority.set_rules(rules)
     }
 
     /// Anyone in the room, here or on another instance.
@@ -1657,7 +1661,10 @@ mod tests {
             .unwrap_err(),
             Refusal::NotInRoom
         );
-        assert_eq!(room.set_locked(bob, true).unwrap_err(), Refusal::Forbidden);
+        assert_eq!(
+            room.set_rule(bob, Rule::Locked(true)).unwrap_err(),
+            Refusal::Forbidden
+        );
         assert!(!room.rules().locked, "refusals change nothing");
         assert_eq!(room.describe().members.len(), 3);
     }
@@ -1692,21 +1699,51 @@ mod tests {
     }
 
     #[test]
+    fn an_accounts_only_room_refuses_every_guest_and_admits_accounts() {
+        let (mut room, token) = owned_room();
+        let (ann, _, _) = join(&mut room, "ann");
+        let (bob, _, bob_secret) = join(&mut room, "bob");
+        room.claim(ann, &token.digest(), false).unwrap();
+
+        room.set_rule(ann, Rule::AccountsOnly(true)).unwrap();
+
+        room.depart(bob, Timestamp::now());
+        let back = room.join(
+            resuming(ConnId::random(), "bob", &bob_secret, None),
+            &[],
+            Timestamp::now(),
+        );
+        assert!(
+            matches!(back, Err(Refusal::AccountsOnly)),
+            "a guest coming back is a guest"
+        );
+        let account = signed_in(ConnId::random(), UserId::random(), "carol");
+        assert!(room.join(account, &[], Timestamp::now()).is_ok());
+    }
+
+    #[test]
     fn a_locked_room_refuses_newcomers_but_lets_people_back_in() {
         let (mut room, token) = owned_room();
         let (ann, _, _) = join(&mut room, "ann");
         let (bob, _, bob_secret) = join(&mut room, "bob");
         room.claim(ann, &token.digest(), false).unwrap();
 
-        let locked = room.set_locked(ann, true).unwrap();
+        let locked = room.set_rule(ann, Rule::Locked(true)).unwrap();
 
         assert_eq!(
             locked,
             Some(RoomEvent::RulesChanged {
-                rules: RoomRules { locked: true }
+                rules: RoomRules {
+                    locked: true,
+                    accounts_only: false
+                }
             })
         );
-        assert_eq!(room.set_locked(ann, true).unwrap(), None, "already locked");
+        assert_eq!(
+            room.set_rule(ann, Rule::Locked(true)).unwrap(),
+            None,
+            "already locked"
+        );
         let newcomer = room.join(arrival(ConnId::random(), "dave"), &[], Timestamp::now());
         assert!(matches!(newcomer, Err(Refusal::Locked)));
         room.depart(bob, Timestamp::now());
@@ -1717,7 +1754,7 @@ mod tests {
                 Timestamp::now()
             )
             .is_ok());
-        room.set_locked(ann, false).unwrap();
+        room.set_rule(ann, Rule::Locked(false)).unwrap();
         assert!(room
             .join(arrival(ConnId::random(), "dave"), &[], Timestamp::now())
             .is_ok());

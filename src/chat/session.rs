@@ -23,7 +23,7 @@ use super::registry::{ReachError, Registry};
 use super::settings::SessionSettings;
 use super::sign_ins::SignIns;
 use crate::domain::{
-    Account, DisplayName, ErrorCode, Invalid, MessageRef, MessageText, RoomCode, Sanction,
+    Account, DisplayName, ErrorCode, Invalid, MessageRef, MessageText, RoomCode, Rule, Sanction,
     SessionToken, TokenDigest, UserId,
 };
 use crate::instruments;
@@ -223,11 +223,9 @@ impl Session {
                 self.sanction(Sanction::Mute, user_id, reason)?
             }
             ClientFrame::Unmute { user_id } => self.sanction(Sanction::Unmute, user_id, None)?,
-            ClientFrame::Lock {} | ClientFrame::Unlock {} => {
-                self.check_flood()?;
-                let act = Act::Lock(matches!(frame, ClientFrame::Lock {}));
-                self.lobby.do_send(Moderate { conn, act });
-            }
+            ClientFrame::Lock {} => self.set_rule(Rule::Locked(true))?,
+            ClientFrame::Unlock {} => self.set_rule(Rule::Locked(false))?,
+            ClientFrame::AccountsOnly { on } => self.set_rule(Rule::AccountsOnly(on))?,
             ClientFrame::Typing {} => {
                 if self
                     .last_typing
@@ -257,6 +255,15 @@ impl Session {
         self.lobby.do_send(Moderate {
             conn: self.conn,
             act,
+        });
+        Ok(())
+    }
+
+    fn set_rule(&mut self, rule: Rule) -> Result<(), Invalid> {
+        self.check_flood()?;
+        self.lobby.do_send(Moderate {
+            conn: self.conn,
+            act: Act::Rule(rule),
         });
         Ok(())
     }

@@ -29,6 +29,40 @@ impl Role {
 pub struct RoomRules {
     /// Newcomers are refused (4423); people coming back still get in.
     pub locked: bool,
+    /// Guests are refused (4401): only signed-in members may join.
+    pub accounts_only: bool,
+}
+
+/// One of the room's rules, as a moderator sets it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    Locked(bool),
+    AccountsOnly(bool),
+}
+
+impl RoomRules {
+    /// The rules with `rule` applied.
+    pub fn with(self, rule: Rule) -> Self {
+        match rule {
+            Rule::Locked(locked) => Self { locked, ..self },
+            Rule::AccountsOnly(accounts_only) => Self {
+                accounts_only,
+                ..self
+            },
+        }
+    }
+}
+
+impl Rule {
+    /// As the moderation log names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Locked(true) => "lock",
+            Self::Locked(false) => "unlock",
+            Self::AccountsOnly(true) => "accounts_only",
+            Self::AccountsOnly(false) => "guests_welcome",
+        }
+    }
 }
 
 /// What storage keeps of who owns a room and its rules, loaded with the room.

@@ -185,7 +185,7 @@ impl Database {
     pub async fn room(&self, code: &RoomCode) -> anyhow::Result<Option<StoredRoom>> {
         // The seq a room has reached: its numbering's record (shared mode) or its newest message.
         let sql = format!(
-            "SELECT created_at, expire_after_ms, owner_token_digest, owner_account, locked, \
+            "SELECT created_at, expire_after_ms, owner_token_digest, owner_account, locked, accounts_only, \
              {}(last_seq, COALESCE((SELECT MAX(seq) FROM messages WHERE room = $1), 0)) AS last_seq \
              FROM rooms WHERE code = $2",
             self.dialect.greatest()
@@ -205,6 +205,7 @@ impl Database {
         let token: Option<String> = row.try_get("owner_token_digest")?;
         let account: Option<String> = row.try_get("owner_account")?;
         let locked: i64 = row.try_get("locked")?;
+        let accounts_only: i64 = row.try_get("accounts_only")?;
         let account = account
             .map(|id| Uuid::parse_str(&id).map(UserId::from_uuid))
             .transpose()
@@ -220,6 +221,7 @@ impl Database {
                 muted,
                 rules: RoomRules {
                     locked: locked != 0,
+                    accounts_only: accounts_only != 0,
                 },
             },
             created_at: Timestamp::from_millis(created_at)

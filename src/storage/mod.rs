@@ -22,8 +22,8 @@ pub use moderation::{LogEntry, LoggedUser};
 pub use sequencer::Unnumbered;
 
 use crate::domain::{
-    Account, AccountKey, ChatMessage, MessageLifetime, Ownership, RoomCode, Timestamp, TokenDigest,
-    UserId,
+    Account, AccountKey, ChatMessage, MessageLifetime, Ownership, RoomCode, RoomRules, Timestamp,
+    TokenDigest, UserId,
 };
 use database::Database;
 use health::Health;
@@ -184,8 +184,8 @@ impl Storage {
         Ok(self.database.delete_room(code).await?)
     }
 
-    pub async fn set_locked(&self, room: &RoomCode, locked: bool) -> Result<(), StorageError> {
-        Ok(self.database.set_locked(room, locked).await?)
+    pub async fn set_rules(&self, room: &RoomCode, rules: RoomRules) -> Result<(), StorageError> {
+        Ok(self.database.set_rules(room, rules).await?)
     }
 
     pub async fn set_owner_account(

@@ -5,7 +5,7 @@ use serde::Serialize;
 use sqlx::Row;
 
 use super::database::Database;
-use crate::domain::{RoomCode, Timestamp, UserId};
+use crate::domain::{RoomCode, RoomRules, Timestamp, UserId};
 
 /// One line of a room's moderation log: who did what to whom, when, and why.
 #[derive(Debug, Clone, Serialize)]
@@ -30,9 +30,10 @@ pub struct LoggedUser {
 const LOG_PAGE: i64 = 500;
 
 impl Database {
-    pub async fn set_locked(&self, room: &RoomCode, locked: bool) -> anyhow::Result<()> {
-        sqlx::query("UPDATE rooms SET locked = $1 WHERE code = $2")
-            .bind(i64::from(locked))
+    pub async fn set_rules(&self, room: &RoomCode, rules: RoomRules) -> anyhow::Result<()> {
+        sqlx::query("UPDATE rooms SET locked = $1, accounts_only = $2 WHERE code = $3")
+            .bind(i64::from(rules.locked))
+            .bind(i64::from(rules.accounts_only))
             .bind(room.as_str())
             .execute(&self.pool)
             .await

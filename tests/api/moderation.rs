@@ -322,3 +322,36 @@ async fn a_muted_member_is_refused_until_unmuted() {
     bob.say("back").await;
     assert_eq!(bob.expect("message").await["text"], "back");
 }
+
+/// An accounts-only room refuses guests with 4401 at their next join, and admits accounts.
+#[actix_web::test]
+async fn an_accounts_only_room_turns_guests_away() {
+    let app = spawn_app().await;
+    let (code, token) = owned_room(&app).await;
+    let mut ann = owner(&app, &code, "ann", &token).await;
+    let mut bob = app.join(&code, "bob").await;
+    ann.expect("joined").await;
+
+    ann.send(json!({ "type": "accounts_only", "on": true }))
+        .await;
+
+    let updated = bob.expect("room_updated").await;
+    assert_eq!(
+        (
+            updated["accounts_only"].as_bool(),
+            updated["locked"].as_bool()
+        ),
+        (Some(true), Some(false))
+    );
+    bob.expect_nothing_before(&mut ann).await;
+    let (close, reason) = app
+        .try_join(&code, "name=dave")
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(close, 4401);
+    assert!(reason.contains("signed-in"), "{reason}");
+    let cookie = app.signed_up("carol").await;
+    let carol = app.join_signed_in(&code, &cookie).await;
+    assert_eq!(carol.welcome["accounts_only"], true);
+}

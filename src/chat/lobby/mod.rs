@@ -151,6 +151,7 @@ impl Lobby {
                     Refusal::RoomFull(_) => CloseCode::RoomFull,
                     Refusal::Kicked(_) => CloseCode::Kicked,
                     Refusal::Locked => CloseCode::Locked,
+                    Refusal::AccountsOnly => CloseCode::SignedOut,
                     _ => CloseCode::NameTaken,
                 };
                 session.do_send(ToSession::Close(Close::new(code, refusal.to_string())));

@@ -90,27 +90,28 @@ impl Handler<Moderate> for Lobby {
                     Err(refusal) => self.refuse(conn, &refusal),
                 }
             }
-            Act::Lock(locked) => match self.room.set_locked(conn, locked) {
+            Act::Rule(rule) => match self.room.set_rule(conn, rule) {
                 Ok(Some(event)) => {
-                    let (storage, code) = (self.storage.clone(), self.room.code().clone());
+                    let RoomEvent::RulesChanged { rules } = event else {
+                        return;
+                    };
                     let by = self
                         .room
                         .local_members()
                         .find(|m| m.conn == conn)
                         .map(|m| m.user.clone());
                     if let Some(by) = by {
-                        self.log(&by, if locked { "lock" } else { "unlock" }, None, None, ctx);
+                        self.log(&by, rule.as_str(), None, None, ctx);
                     }
-                    ctx.spawn(
-                        async move { storage.set_locked(&code, locked).await }
-                            .into_actor(self)
-                            .map(|stored, _, _| {
-                                if let Err(err) = stored {
-                                    tracing::error!(error = %err, "cannot store a room's rules");
-                                }
-                            }),
-                    );
-                    self.publish(event);
+                    // Stored before anyone hears of it: a room loaded after the news has the rule.
+                    let (storage, code) = (self.storage.clone(), self.room.code().clone());
+                    let store = async move { storage.set_rules(&code, rules).await };
+                    ctx.wait(store.into_actor(self).map(move |stored, lobby, _| {
+                        if let Err(err) = stored {
+                            tracing::error!(error = %err, "cannot store a room's rules");
+                        }
+                        lobby.publish(event);
+                    }));
                 }
                 Ok(None) => {}
                 Err(refusal) => self.refuse(conn, &refusal),

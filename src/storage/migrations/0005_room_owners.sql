@@ -1,9 +1,10 @@
 -- Room owners and the rules moderators set. The owner token is kept as its SHA-256, never itself;
 -- `owner_account` is the account that owns the room (its signed-in creator, or one that bound the
--- token). `locked` is 0 or 1. The moderation log records who did what to whom, and when.
+-- token). `locked` and `accounts_only` are 0 or 1. The moderation log records who did what to whom, and when.
 ALTER TABLE rooms ADD COLUMN owner_token_digest TEXT;
 ALTER TABLE rooms ADD COLUMN owner_account TEXT;
 ALTER TABLE rooms ADD COLUMN locked BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE rooms ADD COLUMN accounts_only BIGINT NOT NULL DEFAULT 0;
 
 -- People who proved ownership with the owner token (a guest owner's identity), so every instance
 -- that loads the room knows them.
