@@ -509,6 +509,13 @@ function renderMembers() {
           { type: silenced ? "unmute" : "mute", user_id: member.id }),
       );
     }
+    // Only the owner names moderators, and only signed-in members can be one.
+    if (!me && mine === "owner" && member.account && role !== "owner") {
+      const moderator = role === "moderator";
+      const text = moderator ? "Remove moderator" : "Make moderator";
+      item.append(" ", memberAction(text, `${text}: ${member.name}`,
+        { type: "set_role", user_id: member.id, role: moderator ? "member" : "moderator" }));
+    }
     item.classList.toggle("is-me", me);
     return item;
   });

@@ -7,7 +7,7 @@ use super::ids::{ConnId, ResumeSecret};
 use super::protocol::CloseCode;
 use super::room::{Refusal, RoomInfo};
 use crate::domain::{
-    ChatMessage, DisplayName, MessageRef, MessageText, Rule, Sanction, TokenDigest, UserId,
+    ChatMessage, DisplayName, MessageRef, MessageText, Role, Rule, Sanction, TokenDigest, UserId,
 };
 use crate::storage::{Keep, StorageError, Unnumbered};
 
@@ -54,6 +54,11 @@ pub enum Act {
         reason: Option<MessageText>,
     },
     Rule(Rule),
+    /// The owner names a moderator, or makes one a member again.
+    SetRole {
+        target: UserId,
+        role: Role,
+    },
 }
 
 /// The connection has closed.

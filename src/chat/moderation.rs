@@ -18,6 +18,8 @@ pub struct Authority {
     kicked: HashMap<UserId, Timestamp>,
     /// People whose messages are refused.
     muted: HashSet<UserId>,
+    /// Accounts the owner made moderators.
+    moderators: HashSet<UserId>,
 }
 
 /// Whether an owner token matched.
@@ -33,10 +35,14 @@ impl Authority {
     pub fn new(mut ownership: Ownership) -> Self {
         let claimed = std::mem::take(&mut ownership.claimed).into_iter().collect();
         let muted = std::mem::take(&mut ownership.muted).into_iter().collect();
+        let moderators = std::mem::take(&mut ownership.moderators)
+            .into_iter()
+            .collect();
         Self {
             ownership,
             claimed,
             muted,
+            moderators,
             ..Self::default()
         }
     }
@@ -45,6 +51,8 @@ impl Authority {
         let owns_account = user.account && self.ownership.account == Some(user.id);
         if owns_account || self.claimed.contains(&user.id) {
             Role::Owner
+        } else if user.account && self.moderators.contains(&user.id) {
+            Role::Moderator
         } else {
             Role::Member
         }
@@ -78,6 +86,15 @@ impl Authority {
     /// Makes `account` the room's owning account (a signed-in owner binding the token).
     pub fn bind(&mut self, account: UserId) {
         self.ownership.account = Some(account);
+    }
+
+    /// Makes an account a moderator, or with `false` a member again; `true` if that changed anything.
+    pub fn set_moderator(&mut self, account: UserId, moderator: bool) -> bool {
+        if moderator {
+            self.moderators.insert(account)
+        } else {
+            self.moderators.remove(&account)
+        }
     }
 
     /// `user` was made owner on another instance, which checked the token.

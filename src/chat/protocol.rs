@@ -137,9 +137,15 @@ pub enum ClientFrame {
     AccountsOnly {
         on: bool,
     },
+    /// The owner names a signed-in member moderator, or makes them a member again.
+    SetRole {
+        user_id: UserId,
+        role: Role,
+    },
 }
 
-const CLIENT_TYPES: [&str; 10] = [
+const CLIENT_TYPES: [&str; 11] = [
+    "set_role",
     "message",
     "rename",
     "typing",

@@ -185,6 +185,8 @@ pub enum Refusal {
     NotTheOwnerToken,
     #[error("nobody with that id is in this room")]
     NotInRoom,
+    #[error("only signed-in members can be moderators")]
+    GuestsCannotModerate,
 }
 
 /// A room as the API describes it.
@@ -750,10 +752,42 @@ impl Room {
         Ok(Claimed { event, bound })
     }
 
-    /// Someone was made owner elsewhere (shared mode).
+    /// The owner names a signed-in member moderator, or makes a moderator a member again.
+    /// Handing over ownership is not offered yet: `Owner` is refused.
+    pub fn set_role(
+        &mut self,
+        conn: ConnId,
+        target: UserId,
+        role: Role,
+    ) -> Result<Option<RoomEvent>, Refusal> {
+        let by = self.member(conn).ok_or(Refusal::NotInRoom)?;
+        if self.authority.role_of(&by.user) != Role::Owner || role == Role::Owner {
+            return Err(Refusal::Forbidden);
+        }
+        let user = self.user(target).ok_or(Refusal::NotInRoom)?.clone();
+        if !user.account {
+            return Err(Refusal::GuestsCannotModerate);
+        }
+        if self.authority.role_of(&user) == Role::Owner {
+            return Err(Refusal::Forbidden);
+        }
+        let changed = self
+            .authority
+            .set_moderator(user.id, role == Role::Moderator);
+        Ok(changed.then_some(RoomEvent::RoleChanged { user, role }))
+    }
+
+    /// Someone's rank changed elsewhere (shared mode): an owner proved the token, or the owner
+    /// named or unnamed a moderator.
     pub fn role_changed(&mut self, user: &User, role: Role) {
-        if role == Role::Owner {
-            self.authority.note_owner(user.id);
+        match role {
+            Role::Owner => self.authority.note_owner(user.id),
+            Role::Moderator => {
+                self.authority.set_moderator(user.id, true);
+            }
+            Role::Member => {
+                self.authority.set_moderator(user.id, false);
+            }
         }
     }
 
@@ -1667,6 +1701,52 @@ mod tests {
         );
         assert!(!room.rules().locked, "refusals change nothing");
         assert_eq!(room.describe().members.len(), 3);
+    }
+
+    #[test]
+    fn the_owner_names_a_signed_in_moderator_who_may_act_on_members_only() {
+        let (mut room, token) = owned_room();
+        let (ann, ann_id, _) = join(&mut room, "ann");
+        let (mia, mia_id) = (ConnId::random(), UserId::random());
+        room.join(signed_in(mia, mia_id, "mia"), &[], Timestamp::now())
+            .unwrap();
+        let (bob, bob_id, _) = join(&mut room, "bob");
+        room.claim(ann, &token.digest(), false).unwrap();
+        let times = (Timestamp::now(), later(600));
+
+        assert_eq!(
+            room.set_role(ann, bob_id, Role::Moderator),
+            Err(Refusal::GuestsCannotModerate)
+        );
+        assert_eq!(
+            room.set_role(bob, mia_id, Role::Moderator),
+            Err(Refusal::Forbidden)
+        );
+        let named = room.set_role(ann, mia_id, Role::Moderator).unwrap();
+        assert!(matches!(
+            named,
+            Some(RoomEvent::RoleChanged {
+                role: Role::Moderator,
+                ..
+            })
+        ));
+        assert_eq!(room.set_role(ann, mia_id, Role::Moderator).unwrap(), None);
+
+        assert_eq!(
+            room.moderate(mia, ann_id, Sanction::Mute, None, times)
+                .unwrap_err(),
+            Refusal::Forbidden
+        );
+        assert!(room
+            .moderate(mia, bob_id, Sanction::Mute, None, times)
+            .unwrap()
+            .is_some());
+        assert!(room.set_rule(mia, Rule::Locked(true)).unwrap().is_some());
+        room.set_role(ann, mia_id, Role::Member).unwrap();
+        assert_eq!(
+            room.set_rule(mia, Rule::Locked(false)).unwrap_err(),
+            Refusal::Forbidden
+        );
     }
 
     #[test]

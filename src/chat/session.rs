@@ -226,6 +226,14 @@ impl Session {
             ClientFrame::Lock {} => self.set_rule(Rule::Locked(true))?,
             ClientFrame::Unlock {} => self.set_rule(Rule::Locked(false))?,
             ClientFrame::AccountsOnly { on } => self.set_rule(Rule::AccountsOnly(on))?,
+            ClientFrame::SetRole { user_id, role } => {
+                self.check_flood()?;
+                let act = Act::SetRole {
+                    target: user_id,
+                    role,
+                };
+                self.lobby.do_send(Moderate { conn, act });
+            }
             ClientFrame::Typing {} => {
                 if self
                     .last_typing

@@ -76,6 +76,8 @@ pub struct Ownership {
     pub claimed: Vec<UserId>,
     /// People whose messages are refused.
     pub muted: Vec<UserId>,
+    /// Accounts the owner made moderators.
+    pub moderators: Vec<UserId>,
     pub rules: RoomRules,
 }
 

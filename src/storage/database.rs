@@ -213,12 +213,14 @@ impl Database {
         // Read once per room load, not per message: a second query keeps the first one simple.
         let claimed = self.owner_claims(code).await?;
         let muted = self.mutes(code).await?;
+        let moderators = self.moderators(code).await?;
         Ok(Some(StoredRoom {
             ownership: Ownership {
                 token: token.map(TokenDigest::from_stored),
                 account,
                 claimed,
                 muted,
+                moderators,
                 rules: RoomRules {
                     locked: locked != 0,
                     accounts_only: accounts_only != 0,
@@ -521,6 +523,7 @@ impl Database {
             "DELETE FROM moderation_log WHERE room = $1",
             "DELETE FROM room_owner_claims WHERE room = $1",
             "DELETE FROM room_mutes WHERE room = $1",
+            "DELETE FROM room_moderators WHERE room = $1",
             "DELETE FROM rooms WHERE code = $1",
         ] {
             sqlx::query(sql)

@@ -205,6 +205,15 @@ impl Storage {
         Ok(self.database.set_muted(room, user, muted).await?)
     }
 
+    pub async fn set_moderator(
+        &self,
+        room: &RoomCode,
+        user: UserId,
+        moderator: bool,
+    ) -> Result<(), StorageError> {
+        Ok(self.database.set_moderator(room, user, moderator).await?)
+    }
+
     pub async fn add_owner_claim(&self, room: &RoomCode, user: UserId) -> Result<(), StorageError> {
         Ok(self.database.add_owner_claim(room, user).await?)
     }

@@ -53,15 +53,7 @@ impl Database {
 
     /// Records that `user` proved ownership of `room` with its token.
     pub async fn add_owner_claim(&self, room: &RoomCode, user: UserId) -> anyhow::Result<()> {
-        sqlx::query(
-            "INSERT INTO room_owner_claims (room, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        )
-        .bind(room.as_str())
-        .bind(user.to_string())
-        .execute(&self.pool)
-        .await
-        .context("failed to store an owner's claim")?;
-        Ok(())
+        self.set_listed("room_owner_claims", room, user, true).await
     }
 
     pub async fn owner_claims(&self, room: &RoomCode) -> anyhow::Result<Vec<UserId>> {
@@ -72,6 +64,10 @@ impl Database {
         self.users_of("room_mutes", room).await
     }
 
+    pub async fn moderators(&self, room: &RoomCode) -> anyhow::Result<Vec<UserId>> {
+        self.users_of("room_moderators", room).await
+    }
+
     /// Records that `user` is muted in `room`, or with `false`, no longer.
     pub async fn set_muted(
         &self,
@@ -79,17 +75,38 @@ impl Database {
         user: UserId,
         muted: bool,
     ) -> anyhow::Result<()> {
-        let sql = if muted {
-            "INSERT INTO room_mutes (room, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING"
+        self.set_listed("room_mutes", room, user, muted).await
+    }
+
+    pub async fn set_moderator(
+        &self,
+        room: &RoomCode,
+        user: UserId,
+        moderator: bool,
+    ) -> anyhow::Result<()> {
+        self.set_listed("room_moderators", room, user, moderator)
+            .await
+    }
+
+    /// Puts `user` in (or with `false`, takes them out of) a per-room table of user ids.
+    async fn set_listed(
+        &self,
+        table: &str,
+        room: &RoomCode,
+        user: UserId,
+        listed: bool,
+    ) -> anyhow::Result<()> {
+        let sql = if listed {
+            format!("INSERT INTO {table} (room, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
         } else {
-            "DELETE FROM room_mutes WHERE room = $1 AND user_id = $2"
+            format!("DELETE FROM {table} WHERE room = $1 AND user_id = $2")
         };
-        sqlx::query(sql)
+        sqlx::query(&sql)
             .bind(room.as_str())
             .bind(user.to_string())
             .execute(&self.pool)
             .await
-            .context("failed to store a mute")?;
+            .with_context(|| format!("failed to update {table}"))?;
         Ok(())
     }
 

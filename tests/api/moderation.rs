@@ -355,3 +355,54 @@ async fn an_accounts_only_room_turns_guests_away() {
     let carol = app.join_signed_in(&code, &cookie).await;
     assert_eq!(carol.welcome["accounts_only"], true);
 }
+
+/// The owner names a signed-in member moderator, who may then act on members but not on the
+/// owner; guests cannot be moderators; the rank survives a restart.
+#[actix_web::test]
+async fn the_owner_names_a_moderator_who_acts_below_their_rank() {
+    let app = spawn_app().await;
+    let (code, token) = owned_room(&app).await;
+    let mia_cookie = app.signed_up("mia").await;
+    let mut ann = owner(&app, &code, "ann", &token).await;
+    let mut mia = app.join_signed_in(&code, &mia_cookie).await;
+    let mut bob = app.join(&code, "bob").await;
+    ann.expect("joined").await;
+    ann.expect("joined").await;
+    mia.expect("joined").await;
+
+    ann.send(json!({ "type": "set_role", "user_id": bob.id(), "role": "moderator" }))
+        .await;
+    assert_eq!(
+        ann.expect("error").await["code"],
+        "forbidden",
+        "a guest cannot moderate"
+    );
+    bob.send(json!({ "type": "set_role", "user_id": mia.id(), "role": "moderator" }))
+        .await;
+    assert_eq!(bob.expect("error").await["code"], "forbidden");
+    ann.send(json!({ "type": "set_role", "user_id": mia.id(), "role": "moderator" }))
+        .await;
+
+    let named = bob.expect("role").await;
+    assert_eq!(
+        (named["user"]["name"].as_str(), named["role"].as_str()),
+        (Some("mia"), Some("moderator"))
+    );
+    mia.expect("role").await;
+    mia.send(json!({ "type": "kick", "user_id": ann.id() }))
+        .await;
+    assert_eq!(
+        mia.expect("error").await["code"],
+        "forbidden",
+        "not the owner"
+    );
+    mia.send(json!({ "type": "mute", "user_id": bob.id() }))
+        .await;
+    assert_eq!(bob.expect("moderated").await["by"]["name"], "mia");
+
+    drop((ann, mia, bob));
+    let database = app.stop().await;
+    let app = spawn_app_on(database, &[]).await;
+    let mia = app.join_signed_in(&code, &mia_cookie).await;
+    assert_eq!(mia.welcome["you"]["role"], "moderator");
+}

@@ -8,8 +8,8 @@ use crate::chat::ids::ConnId;
 use crate::chat::messages::{Act, Claim, Close, Moderate, ToSession};
 use crate::chat::protocol::{error_frame, CloseCode};
 use crate::chat::room::{Refusal, Sanctioned};
-use crate::domain::{ErrorCode, Invalid, RoomEvent, Sanction, Timestamp, User};
-use crate::storage::{LogEntry, LoggedUser};
+use crate::domain::{ErrorCode, Invalid, Role, RoomEvent, Sanction, Timestamp, User};
+use crate::storage::{LogEntry, LoggedUser, StorageError};
 
 impl Handler<Claim> for Lobby {
     type Result = ();
@@ -26,8 +26,6 @@ impl Handler<Claim> for Lobby {
             return;
         };
         self.log(user, "claim_owner", None, None, ctx);
-        // Stored before anyone hears of it: an instance that loads the room after the news
-        // must find the new owner in storage. The room's other events wait meanwhile.
         let (storage, code, id) = (self.storage.clone(), self.room.code().clone(), user.id);
         let store = async move {
             storage.add_owner_claim(&code, id).await?;
@@ -36,12 +34,7 @@ impl Handler<Claim> for Lobby {
                 None => Ok(()),
             }
         };
-        ctx.wait(store.into_actor(self).map(|stored, lobby, _| {
-            if let Err(err) = stored {
-                tracing::error!(error = %err, "cannot store a room's owner");
-            }
-            lobby.publish(event);
-        }));
+        self.store_then_publish(store, "cannot store a room's owner", event, ctx);
     }
 }
 
@@ -74,22 +67,44 @@ impl Handler<Moderate> for Lobby {
                             self.publish(sanctioned.event.clone());
                             return self.send_out(sanctioned);
                         }
-                        // A mute is stored before anyone hears of it, as a claim is: an instance
-                        // that loads the room after the news finds it.
                         let (storage, code) = (self.storage.clone(), self.room.code().clone());
                         let muted = sanction == Sanction::Mute;
                         let store = async move { storage.set_muted(&code, target, muted).await };
-                        ctx.wait(store.into_actor(self).map(move |stored, lobby, _| {
-                            if let Err(err) = stored {
-                                tracing::error!(error = %err, "cannot store a mute");
-                            }
-                            lobby.publish(sanctioned.event);
-                        }));
+                        self.store_then_publish(
+                            store,
+                            "cannot store a mute",
+                            sanctioned.event,
+                            ctx,
+                        );
                     }
                     Ok(None) => {}
                     Err(refusal) => self.refuse(conn, &refusal),
                 }
             }
+            Act::SetRole { target, role } => match self.room.set_role(conn, target, role) {
+                Ok(Some(event)) => {
+                    let by = self
+                        .room
+                        .local_members()
+                        .find(|m| m.conn == conn)
+                        .map(|m| m.user.clone());
+                    if let (Some(by), RoomEvent::RoleChanged { user, .. }) = (&by, &event) {
+                        let action = if role == Role::Moderator {
+                            "make_moderator"
+                        } else {
+                            "make_member"
+                        };
+                        self.log(by, action, Some(user), None, ctx);
+                    }
+                    let (storage, code) = (self.storage.clone(), self.room.code().clone());
+                    let moderator = role == Role::Moderator;
+                    let store =
+                        async move { storage.set_moderator(&code, target, moderator).await };
+                    self.store_then_publish(store, "cannot store a moderator", event, ctx);
+                }
+                Ok(None) => {}
+                Err(refusal) => self.refuse(conn, &refusal),
+            },
             Act::Rule(rule) => match self.room.set_rule(conn, rule) {
                 Ok(Some(event)) => {
                     let RoomEvent::RulesChanged { rules } = event else {
@@ -103,15 +118,9 @@ impl Handler<Moderate> for Lobby {
                     if let Some(by) = by {
                         self.log(&by, rule.as_str(), None, None, ctx);
                     }
-                    // Stored before anyone hears of it: a room loaded after the news has the rule.
                     let (storage, code) = (self.storage.clone(), self.room.code().clone());
                     let store = async move { storage.set_rules(&code, rules).await };
-                    ctx.wait(store.into_actor(self).map(move |stored, lobby, _| {
-                        if let Err(err) = stored {
-                            tracing::error!(error = %err, "cannot store a room's rules");
-                        }
-                        lobby.publish(event);
-                    }));
+                    self.store_then_publish(store, "cannot store a room's rules", event, ctx);
                 }
                 Ok(None) => {}
                 Err(refusal) => self.refuse(conn, &refusal),
@@ -168,6 +177,24 @@ impl Lobby {
             self.publish(left);
         }
         self.note_if_empty();
+    }
+
+    /// Publishes `event` once `store` has written it, holding the room's other events meanwhile:
+    /// an instance that loads the room after the news must find it in storage. A failed write is
+    /// logged (`what` failed) and the event goes out all the same: it has happened in this room.
+    fn store_then_publish(
+        &mut self,
+        store: impl std::future::Future<Output = Result<(), StorageError>> + 'static,
+        what: &'static str,
+        event: RoomEvent,
+        ctx: &mut Context<Self>,
+    ) {
+        ctx.wait(store.into_actor(self).map(move |stored, lobby, _| {
+            if let Err(err) = stored {
+                tracing::error!(error = %err, "{what}");
+            }
+            lobby.publish(event);
+        }));
     }
 
     /// Tells a member why the room would not do what they asked.

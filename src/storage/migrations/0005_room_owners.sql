@@ -21,6 +21,13 @@ CREATE TABLE room_mutes (
     PRIMARY KEY (room, user_id)
 );
 
+-- Accounts the owner made moderators.
+CREATE TABLE room_moderators (
+    room TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    PRIMARY KEY (room, user_id)
+);
+
 CREATE TABLE moderation_log (
     room TEXT NOT NULL,
     at BIGINT NOT NULL,
