@@ -66,6 +66,12 @@ impl History {
         through
     }
 
+    /// The message with `seq`, if the buffer holds it.
+    pub fn get_mut(&mut self, seq: u64) -> Option<&mut ChatMessage> {
+        let index = self.messages.binary_search_by_key(&seq, |m| m.seq).ok()?;
+        self.messages.get_mut(index)
+    }
+
     /// The seq of the oldest message held, if any.
     pub fn oldest_seq(&self) -> Option<u64> {
         self.messages.front().map(|m| m.seq)

@@ -37,6 +37,15 @@ pub struct Claim {
     pub bind: bool,
 }
 
+/// The author changes a recent message's text.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Edit {
+    pub conn: ConnId,
+    pub seq: u64,
+    pub text: MessageText,
+}
+
 /// A moderator acts on the room or on someone in it.
 #[derive(Message)]
 #[rtype(result = "()")]

@@ -142,9 +142,15 @@ pub enum ClientFrame {
         user_id: UserId,
         role: Role,
     },
+    /// The author changes the text of one of their recent messages.
+    Edit {
+        seq: u64,
+        text: String,
+    },
 }
 
-const CLIENT_TYPES: [&str; 11] = [
+const CLIENT_TYPES: [&str; 12] = [
+    "edit",
     "set_role",
     "message",
     "rename",
@@ -254,6 +260,11 @@ enum ServerFrame<'a> {
         #[serde(flatten)]
         rules: RoomRules,
     },
+    Edited {
+        seq: u64,
+        text: &'a MessageText,
+        edited_at: Timestamp,
+    },
     Error {
         code: ErrorCode,
         message: &'a str,
@@ -316,6 +327,15 @@ pub fn event_frame(event: &RoomEvent) -> ByteString {
         },
         RoomEvent::RoleChanged { user, role } => ServerFrame::Role { user, role: *role },
         RoomEvent::RulesChanged { rules } => ServerFrame::RoomUpdated { rules: *rules },
+        RoomEvent::Edited {
+            seq,
+            text,
+            edited_at,
+        } => ServerFrame::Edited {
+            seq: *seq,
+            text,
+            edited_at: *edited_at,
+        },
     }
     .encode()
 }

@@ -187,6 +187,10 @@ pub enum Refusal {
     NotInRoom,
     #[error("only signed-in members can be moderators")]
     GuestsCannotModerate,
+    #[error("no message with that seq is among the room's recent messages")]
+    NoSuchMessage,
+    #[error("only its author may edit a message")]
+    NotYourMessage,
 }
 
 /// A room as the API describes it.
@@ -628,6 +632,7 @@ impl Room {
             text,
             ts: now,
             reference,
+            edited_at: None,
         }
     }
 
@@ -709,6 +714,37 @@ impl Room {
     pub fn is_muted(&self, conn: ConnId) -> bool {
         self.member(conn)
             .is_some_and(|member| self.authority.is_muted(member.user.id))
+    }
+
+    /// The author of message `seq` changes its text. Only messages still in the room's memory (its
+    /// recent history) can be edited: their author is known without a read.
+    pub fn edit(
+        &mut self,
+        conn: ConnId,
+        seq: u64,
+        text: MessageText,
+        now: Timestamp,
+    ) -> Result<RoomEvent, Refusal> {
+        let author = self.member(conn).ok_or(Refusal::NotInRoom)?.user.id;
+        let message = self.history.get_mut(seq).ok_or(Refusal::NoSuchMessage)?;
+        if message.from.id != author {
+            return Err(Refusal::NotYourMessage);
+        }
+        message.text = text.clone();
+        message.edited_at = Some(now);
+        Ok(RoomEvent::Edited {
+            seq,
+            text,
+            edited_at: now,
+        })
+    }
+
+    /// A message was edited on another instance (shared mode).
+    pub fn edited(&mut self, seq: u64, text: &MessageText, edited_at: Timestamp) {
+        if let Some(message) = self.history.get_mut(seq) {
+            message.text = text.clone();
+            message.edited_at = Some(edited_at);
+        }
     }
 
     /// A member's rank here.
@@ -1747,6 +1783,38 @@ mod tests {
             room.set_rule(mia, Rule::Locked(false)).unwrap_err(),
             Refusal::Forbidden
         );
+    }
+
+    #[test]
+    fn an_author_edits_their_own_message_and_nobody_else_can() {
+        let mut room = room();
+        let (ann, _, _) = join(&mut room, "ann");
+        let (bob, _, _) = join(&mut room, "bob");
+        let seq = say(&mut room, ann, "helo");
+        let now = Timestamp::now();
+        let text = |t: &str| MessageText::parse(t).unwrap();
+
+        assert_eq!(
+            room.edit(bob, seq, text("hijacked"), now),
+            Err(Refusal::NotYourMessage)
+        );
+        assert_eq!(
+            room.edit(ann, seq + 1, text("hello"), now),
+            Err(Refusal::NoSuchMessage)
+        );
+        let edited = room.edit(ann, seq, text("hello"), now).unwrap();
+
+        assert_eq!(
+            edited,
+            RoomEvent::Edited {
+                seq,
+                text: text("hello"),
+                edited_at: now
+            }
+        );
+        let replay = room.in_memory(0, u64::MAX, now);
+        assert_eq!(replay[0].text.as_str(), "hello");
+        assert_eq!(replay[0].edited_at, Some(now));
     }
 
     #[test]

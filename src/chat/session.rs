@@ -17,7 +17,9 @@ use governor::{DefaultDirectRateLimiter, RateLimiter};
 use super::connections::Slot;
 use super::ids::{ConnId, ResumeSecret};
 use super::lobby::Lobby;
-use super::messages::{Act, Claim, Close, Join, Leave, Moderate, Post, Rename, ToSession, Typing};
+use super::messages::{
+    Act, Claim, Close, Edit, Join, Leave, Moderate, Post, Rename, ToSession, Typing,
+};
 use super::protocol::{error_frame, ClientFrame, CloseCode};
 use super::registry::{ReachError, Registry};
 use super::settings::SessionSettings;
@@ -226,6 +228,11 @@ impl Session {
             ClientFrame::Lock {} => self.set_rule(Rule::Locked(true))?,
             ClientFrame::Unlock {} => self.set_rule(Rule::Locked(false))?,
             ClientFrame::AccountsOnly { on } => self.set_rule(Rule::AccountsOnly(on))?,
+            ClientFrame::Edit { seq, text } => {
+                let text = MessageText::parse(&text)?;
+                self.check_flood()?;
+                self.lobby.do_send(Edit { conn, seq, text });
+            }
             ClientFrame::SetRole { user_id, role } => {
                 self.check_flood()?;
                 let act = Act::SetRole {

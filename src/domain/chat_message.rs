@@ -73,6 +73,9 @@ pub struct ChatMessage {
     pub ts: Timestamp,
     #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
     pub reference: Option<MessageRef>,
+    /// When its author last changed the text, if they did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<Timestamp>,
 }
 
 #[cfg(test)]
@@ -90,6 +93,7 @@ impl ChatMessage {
             text: MessageText::parse("hi").expect("a valid text"),
             ts: Timestamp::now(),
             reference: None,
+            edited_at: None,
         }
     }
 }

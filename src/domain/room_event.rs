@@ -46,6 +46,12 @@ pub enum RoomEvent {
         user: User,
         role: Role,
     },
+    /// The author of message `seq` changed its text.
+    Edited {
+        seq: u64,
+        text: MessageText,
+        edited_at: Timestamp,
+    },
     /// A moderator changed what the room asks of newcomers.
     RulesChanged {
         rules: RoomRules,

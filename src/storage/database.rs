@@ -14,6 +14,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 use uuid::Uuid;
 
+use super::writer::Edit;
 use crate::domain::{
     ChatMessage, DisplayName, MessageLifetime, MessageRef, MessageText, Ownership, RoomCode,
     RoomRules, Timestamp, TokenDigest, User, UserId,
@@ -114,11 +115,13 @@ pub enum Keep {
     Newest,
 }
 
-/// A unit of work for one transaction: messages to store (in order), and rooms whose last
+/// A unit of work for one transaction: messages to store (in order), edits of stored messages
+/// (applied after the inserts: an edit never comes before its message), and rooms whose last
 /// activity to move forward.
 #[derive(Default)]
 pub struct Batch<'a> {
     pub messages: Vec<&'a ChatMessage>,
+    pub edits: Vec<&'a Edit>,
     pub activity: Vec<(&'a RoomCode, Timestamp)>,
 }
 
@@ -275,7 +278,7 @@ impl Database {
         let sql = format!(
             // Whether the sender is an account is not stored with each message (the hot write path
             // stays as it was) but read off the accounts table: true while the account exists.
-            "SELECT seq, id, sender_id, sender_name, text, ts, ref, \
+            "SELECT seq, id, sender_id, sender_name, text, ts, ref, edited_at, \
              CAST(CASE WHEN EXISTS (SELECT 1 FROM accounts WHERE accounts.id = messages.sender_id) \
              THEN 1 ELSE 0 END AS BIGINT) AS sender_account FROM messages \
              WHERE room = $1 AND seq > $2 AND seq < $3 AND ts >= $4 ORDER BY seq {order} LIMIT $5"
@@ -308,6 +311,18 @@ impl Database {
             .await
             .context("cannot start a transaction")?;
         self.insert(&mut tx, &batch.messages).await?;
+        for edit in &batch.edits {
+            sqlx::query(
+                "UPDATE messages SET text = $1, edited_at = $2 WHERE room = $3 AND seq = $4",
+            )
+            .bind(edit.text.as_str())
+            .bind(edit.at.as_millis())
+            .bind(edit.room.as_str())
+            .bind(seq_param(edit.seq))
+            .execute(&mut *tx)
+            .await
+            .context("failed to store an edit")?;
+        }
         for (code, at) in &batch.activity {
             sqlx::query(
                 "UPDATE rooms SET last_activity = $1 WHERE code = $2 AND last_activity < $3",
@@ -550,6 +565,7 @@ fn message_from_row(room: &RoomCode, row: &AnyRow) -> anyhow::Result<ChatMessage
     let ts: i64 = row.try_get("ts")?;
     let reference: Option<String> = row.try_get("ref")?;
     let account: i64 = row.try_get("sender_account")?;
+    let edited_at: Option<i64> = row.try_get("edited_at")?;
     let invalid = |what: &str| anyhow::anyhow!("a stored message has an invalid {what}");
     Ok(ChatMessage {
         id: Uuid::parse_str(&text("id")?).map_err(|_| invalid("id"))?,
@@ -568,6 +584,9 @@ fn message_from_row(room: &RoomCode, row: &AnyRow) -> anyhow::Result<ChatMessage
             .map(MessageRef::parse)
             .transpose()
             .map_err(|_| invalid("ref"))?,
+        edited_at: edited_at
+            .map(|at| Timestamp::from_millis(at).ok_or_else(|| invalid("edit time")))
+            .transpose()?,
     })
 }
 
@@ -662,11 +681,12 @@ mod tests {
                 text: MessageText::parse(&format!("message {seq}")).unwrap(),
                 ts: Timestamp::now(),
                 reference: None,
+                edited_at: None,
             })
             .collect();
         let batch = Batch {
             messages: sent.iter().collect(),
-            activity: Vec::new(),
+            ..Batch::default()
         };
         database.write(&batch).await.unwrap();
 

@@ -22,8 +22,8 @@ pub use moderation::{LogEntry, LoggedUser};
 pub use sequencer::Unnumbered;
 
 use crate::domain::{
-    Account, AccountKey, ChatMessage, MessageLifetime, Ownership, RoomCode, RoomRules, Timestamp,
-    TokenDigest, UserId,
+    Account, AccountKey, ChatMessage, MessageLifetime, MessageText, Ownership, RoomCode, RoomRules,
+    Timestamp, TokenDigest, UserId,
 };
 use database::Database;
 use health::Health;
@@ -182,6 +182,18 @@ impl Storage {
 
     pub async fn delete_room(&self, code: &RoomCode) -> Result<(), StorageError> {
         Ok(self.database.delete_room(code).await?)
+    }
+
+    /// Queues a stored message's new text, as its author edited it at `at`: written after
+    /// everything queued before, its own message's insert included, and flushed on the way out
+    /// like the messages are.
+    pub fn edit_message(&self, room: RoomCode, seq: u64, text: MessageText, at: Timestamp) {
+        self.send(Command::Edit(writer::Edit {
+            room,
+            seq,
+            text,
+            at,
+        }));
     }
 
     pub async fn set_rules(&self, room: &RoomCode, rules: RoomRules) -> Result<(), StorageError> {

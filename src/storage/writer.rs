@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::database::{Batch, Database};
 use super::health::Health;
-use crate::domain::{ChatMessage, RoomCode, Timestamp};
+use crate::domain::{ChatMessage, MessageText, RoomCode, Timestamp};
 use crate::instruments;
 
 /// The most messages one transaction carries.
@@ -46,8 +46,17 @@ pub enum Command {
         message: ChatMessage,
         settled: Arc<AtomicU64>,
     },
+    /// A stored message's new text, written after everything sent before it (its own insert too).
+    Edit(Edit),
     /// Answered once everything sent before it is stored (or dropped).
     Flush(oneshot::Sender<()>),
+}
+
+pub struct Edit {
+    pub room: RoomCode,
+    pub seq: u64,
+    pub text: MessageText,
+    pub at: Timestamp,
 }
 
 /// A batch in flight: its commands, the room activity it records, and what the database said.
@@ -225,6 +234,7 @@ impl Writer {
                 Command::Flush(_) => break,
                 Command::Persist { .. } if messages == MAX_BATCH => break,
                 Command::Persist { .. } => messages += 1,
+                Command::Edit(_) => {}
             }
             batch.extend(self.buffer.pop_front());
         }
@@ -304,8 +314,10 @@ fn as_batch<'a>(commands: &'a [Command], activity: &'a [(RoomCode, Timestamp)]) 
         ..Batch::default()
     };
     for command in commands {
-        if let Command::Persist { message, .. } = command {
-            batch.messages.push(message);
+        match command {
+            Command::Persist { message, .. } => batch.messages.push(message),
+            Command::Edit(edit) => batch.edits.push(edit),
+            Command::Flush(_) => {}
         }
     }
     batch

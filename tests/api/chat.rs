@@ -231,3 +231,48 @@ async fn forged_identity_fields_are_ignored() {
 async fn spawn_app_quick() -> crate::helpers::TestApp {
     crate::helpers::spawn_app_with(&["--rate-limit", "1000", "--rate-burst", "1000"]).await
 }
+
+/// An author edits a recent message: everyone hears `edited`, replay and the API show the new
+/// text and when it was edited, even after a restart; nobody else may edit it.
+#[actix_web::test]
+async fn an_author_edits_a_message_and_everyone_sees_the_new_text() {
+    let app = spawn_app().await;
+    let code = app.create_room().await;
+    let mut ann = app.join(&code, "ann").await;
+    let mut bob = app.join(&code, "bob").await;
+    ann.expect("joined").await;
+    ann.say("helo").await;
+    let seq = ann.expect("message").await["seq"].as_u64().unwrap();
+    bob.expect("message").await;
+
+    bob.send(json!({ "type": "edit", "seq": seq, "text": "hijacked" }))
+        .await;
+    assert_eq!(bob.expect("error").await["code"], "forbidden");
+    ann.send(json!({ "type": "edit", "seq": seq + 7, "text": "hello" }))
+        .await;
+    assert_eq!(ann.expect("error").await["code"], "bad_request");
+    ann.send(json!({ "type": "edit", "seq": seq, "text": "hello" }))
+        .await;
+
+    let edited = bob.expect("edited").await;
+    assert_eq!(
+        (edited["seq"].as_u64(), edited["text"].as_str()),
+        (Some(seq), Some("hello"))
+    );
+    assert!(edited["edited_at"].is_string());
+    ann.expect("edited").await;
+    let late = app.join(&code, "carol").await;
+    assert_eq!(late.welcome["history"][0]["text"], "hello");
+    assert!(late.welcome["history"][0]["edited_at"].is_string());
+    drop((ann, bob, late));
+    let database = app.stop().await;
+    let app = crate::helpers::spawn_app_on(database, &[]).await;
+    let stored: serde_json::Value = app
+        .get(&format!("/api/rooms/{code}/messages"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stored["messages"][0]["text"], "hello");
+    assert_eq!(stored["messages"][0]["edited_at"], edited["edited_at"]);
+}

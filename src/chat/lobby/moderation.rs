@@ -5,7 +5,7 @@ use actix::{ActorFutureExt, AsyncContext, Context, Handler, WrapFuture};
 
 use super::{shared, Lobby};
 use crate::chat::ids::ConnId;
-use crate::chat::messages::{Act, Claim, Close, Moderate, ToSession};
+use crate::chat::messages::{Act, Claim, Close, Edit, Moderate, ToSession};
 use crate::chat::protocol::{error_frame, CloseCode};
 use crate::chat::room::{Refusal, Sanctioned};
 use crate::domain::{ErrorCode, Invalid, Role, RoomEvent, Sanction, Timestamp, User};
@@ -35,6 +35,32 @@ impl Handler<Claim> for Lobby {
             }
         };
         self.store_then_publish(store, "cannot store a room's owner", event, ctx);
+    }
+}
+
+impl Handler<Edit> for Lobby {
+    type Result = ();
+
+    fn handle(&mut self, edit: Edit, _ctx: &mut Context<Self>) {
+        let event = match self
+            .room
+            .edit(edit.conn, edit.seq, edit.text, Timestamp::now())
+        {
+            Ok(event) => event,
+            Err(refusal) => return self.refuse(edit.conn, &refusal),
+        };
+        let RoomEvent::Edited {
+            seq,
+            ref text,
+            edited_at,
+        } = event
+        else {
+            return;
+        };
+        let code = self.room.code().clone();
+        self.storage
+            .edit_message(code, seq, text.clone(), edited_at);
+        self.publish(event);
     }
 }
 
@@ -147,6 +173,14 @@ impl Lobby {
                     self.fan_out(event);
                 }
             }
+            RoomEvent::Edited {
+                seq,
+                ref text,
+                edited_at,
+            } => {
+                self.room.edited(seq, text, edited_at);
+                self.fan_out(event);
+            }
             other => self.fan_out(other),
         }
     }
@@ -201,7 +235,7 @@ impl Lobby {
     fn refuse(&mut self, conn: ConnId, refusal: &Refusal) {
         let code = match refusal {
             Refusal::Forbidden | Refusal::NotTheOwnerToken => ErrorCode::Forbidden,
-            Refusal::NotInRoom => ErrorCode::BadRequest,
+            Refusal::NotInRoom | Refusal::NoSuchMessage => ErrorCode::BadRequest,
             _ => ErrorCode::Forbidden,
         };
         let invalid = Invalid::new(code, refusal.to_string());

@@ -339,7 +339,8 @@ impl Lobby {
             typing @ RoomEvent::Typing { .. } => self.fan_out(typing),
             moderation @ (RoomEvent::Moderated { .. }
             | RoomEvent::RoleChanged { .. }
-            | RoomEvent::RulesChanged { .. }) => self.receive_moderation(moderation),
+            | RoomEvent::RulesChanged { .. }
+            | RoomEvent::Edited { .. }) => self.receive_moderation(moderation),
         }
     }
 

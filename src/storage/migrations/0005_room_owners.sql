@@ -40,3 +40,6 @@ CREATE TABLE moderation_log (
 );
 
 CREATE INDEX moderation_log_by_room ON moderation_log (room, at);
+
+-- When a message's author last changed its text (Unix milliseconds); NULL if never.
+ALTER TABLE messages ADD COLUMN edited_at BIGINT;
