@@ -181,6 +181,7 @@ function receive(frame) {
     case "role": return onRole(frame);
     case "moderated": return onModerated(frame);
     case "room_updated": return onRoomUpdated(frame, true);
+    case "edited": return onEdited(frame);
     case "error": return onError(frame);
   }
 }
@@ -381,7 +382,55 @@ function messageElement(message, mine, previous) {
     item.append(header(message.from.name, time));
   }
   item.append(textElement(message.text));
+  if (message.edited_at) item.append(editedMark(message.edited_at));
+  if (mine) item.append(editButton(item));
   return item;
+}
+
+function editedMark(editedAt) {
+  const mark = document.createElement("span");
+  mark.className = "msg-edited muted";
+  mark.textContent = "(edited)";
+  mark.title = `edited ${new Date(editedAt).toLocaleString()}`;
+  return mark;
+}
+
+/** An author's Edit button: the text becomes a field; Enter saves, Escape keeps it as it was. */
+function editButton(item) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "small msg-edit";
+  button.textContent = "Edit";
+  button.setAttribute("aria-label", "Edit this message");
+  button.addEventListener("click", () => {
+    const text = item.querySelector(".msg-text");
+    const field = document.createElement("textarea");
+    field.className = "msg-editor";
+    field.value = text.textContent;
+    field.setAttribute("aria-label", "New text of the message");
+    field.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.shiftKey) {
+        event.preventDefault();
+        const changed = field.value.trim() !== "" && field.value !== text.textContent;
+        if (changed) send({ type: "edit", seq: Number(item.dataset.seq), text: field.value });
+        field.replaceWith(text);
+      } else if (event.key === "Escape") {
+        field.replaceWith(text);
+      }
+    });
+    text.replaceWith(field);
+    field.focus();
+  });
+  return button;
+}
+
+function onEdited(frame) {
+  const item = el.log.querySelector(`.msg[data-seq="${frame.seq}"]`);
+  if (!item) return;
+  const text = item.querySelector(".msg-text");
+  if (text) text.textContent = frame.text;
+  item.querySelector(".msg-edited")?.remove();
+  item.querySelector(".msg-text, .msg-editor")?.after(editedMark(frame.edited_at));
 }
 
 function header(name, ...rest) {

@@ -95,3 +95,22 @@ test("the composer shows the length limit as it nears and will not send past it"
 
   assert.equal(await ann.locator("#log .msg").count(), 0);
 });
+
+test("an author edits a message and the other sees the new text, marked edited", async () => {
+  const { ann, bob } = await roomOfTwo();
+  await say(ann, "see you at 10");
+  await seeMessage(bob, "see you at 10");
+
+  const mine = ann.locator("#log .msg", { hasText: "see you at 10" });
+  await mine.hover();
+  await mine.getByRole("button", { name: "Edit this message" }).click();
+  const field = ann.getByLabel("New text of the message");
+  await field.fill("see you at 11");
+  await field.press("Enter");
+
+  await seeMessage(bob, "see you at 11");
+  await bob.locator("#log .msg", { hasText: "see you at 11" }).locator(".msg-edited").waitFor();
+  await seeMessage(ann, "see you at 11");
+  assert.equal(await bob.locator("#log .msg-text", { hasText: "see you at 10" }).count(), 0);
+  for (const page of [ann, bob]) assertNoProblems(page);
+});
