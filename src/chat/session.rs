@@ -77,7 +77,7 @@ pub fn start(
         _slot: slot,
         conn: ConnId::random(),
         flood: RateLimiter::direct_with_clock(settings.flood, settings.flood_clock.clone()),
-        claims: RateLimiter::direct_with_clock(claim_quota(), settings.flood_clock.clone()),
+        claims: None,
         lobby,
         registry,
         room: join.room.clone(),
@@ -135,7 +135,8 @@ pub struct Session {
     last_heard: Instant,
     last_typing: Option<Instant>,
     flood: DefaultDirectRateLimiter,
-    claims: DefaultDirectRateLimiter,
+    /// Made at the first claim: most connections never claim, and an idle one should cost little.
+    claims: Option<Box<DefaultDirectRateLimiter>>,
     /// A text message arriving in continuation frames, until its last frame.
     fragments: Option<BytesMut>,
     /// Why the server closed the connection, for the closing log line.
@@ -210,7 +211,11 @@ impl Session {
                 self.rename_unless_reserved(name, ctx);
             }
             ClientFrame::Claim { owner_token, bind } => {
-                self.claims.check().map_err(|_| {
+                let clock = &self.settings.flood_clock;
+                let claims = self.claims.get_or_insert_with(|| {
+                    Box::new(RateLimiter::direct_with_clock(claim_quota(), clock.clone()))
+                });
+                claims.check().map_err(|_| {
                     Invalid::new(ErrorCode::RateLimited, "too many claims: wait a little")
                 })?;
                 // A token of another shape is nobody's; it is refused like a wrong one, unechoed.
