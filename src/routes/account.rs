@@ -142,14 +142,10 @@ async fn signed_in(
     accounts: &Accounts,
     proxying: &Proxying,
 ) -> Result<(Account, SessionToken), ApiError> {
-    let token = SessionCookie::of(req, proxying)
-        .token(req)
-        .ok_or(ApiError::NotSignedIn)?;
-    let account = accounts
-        .authenticate(&token)
+    SessionCookie::of(req, proxying)
+        .account(req, accounts)
         .await?
-        .ok_or(ApiError::NotSignedIn)?;
-    Ok((account, token))
+        .ok_or(ApiError::NotSignedIn)
 }
 
 /// The response that starts a session: the account, and its cookie. A session the browser held

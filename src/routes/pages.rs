@@ -86,9 +86,11 @@ impl ResponseError for PageError {
 
 /// Who the request is signed in as; a failing database shows the page as to a guest.
 async fn viewer(req: &HttpRequest, accounts: &Accounts, proxying: &Proxying) -> Option<Account> {
-    let token = SessionCookie::of(req, proxying).token(req)?;
-    match accounts.authenticate(&token).await {
-        Ok(account) => account,
+    match SessionCookie::of(req, proxying)
+        .account(req, accounts)
+        .await
+    {
+        Ok(signed_in) => signed_in.map(|(account, _)| account),
         Err(err) => {
             tracing::warn!(error = %err, "cannot read a sign-in session for a page");
             None

@@ -182,13 +182,10 @@ pub async fn moderation_log(
         .and_then(|value| value.strip_prefix("Bearer "))
         .and_then(|token| SessionToken::parse(token.trim()));
     let by_token = bearer.is_some_and(|token| ownership.token == Some(token.digest()));
-    let by_account = match SessionCookie::of(&req, &proxying).token(&req) {
-        Some(session) => accounts
-            .authenticate(&session)
-            .await?
-            .is_some_and(|account| ownership.account == Some(account.id)),
-        None => false,
-    };
+    let by_account = SessionCookie::of(&req, &proxying)
+        .account(&req, &accounts)
+        .await?
+        .is_some_and(|(account, _)| ownership.account == Some(account.id));
     if !(by_token || by_account) {
         return Err(ApiError::NotOwner);
     }

@@ -9,7 +9,9 @@ use actix_web::cookie::{time, Cookie, SameSite};
 use actix_web::HttpRequest;
 
 use super::Proxying;
-use crate::domain::SessionToken;
+use crate::accounts::Accounts;
+use crate::domain::{Account, SessionToken};
+use crate::storage::StorageError;
 
 const PLAIN_NAME: &str = "hubbub_session";
 const SECURE_NAME: &str = "__Host-hubbub_session";
@@ -45,6 +47,22 @@ impl SessionCookie {
         request
             .cookie(self.name())
             .and_then(|cookie| SessionToken::parse(cookie.value()))
+    }
+
+    /// The account the request's cookie signs in as, with its token; `None` without a cookie or
+    /// with one that signs nobody in (expired, ended, garbled).
+    pub async fn account(
+        &self,
+        request: &HttpRequest,
+        accounts: &Accounts,
+    ) -> Result<Option<(Account, SessionToken)>, StorageError> {
+        let Some(token) = self.token(request) else {
+            return Ok(None);
+        };
+        Ok(accounts
+            .authenticate(&token)
+            .await?
+            .map(|account| (account, token)))
     }
 
     /// Starts a session in the browser for `lifetime`.

@@ -77,21 +77,18 @@ pub async fn connect(
         }
     };
     // A cookie that signs nobody in (expired, ended, garbled) joins as a guest.
-    let token = SessionCookie::of(&req, &upgrades.proxying).token(&req);
-    let signed_in = match &token {
-        Some(token) => match accounts.authenticate(token).await {
-            Ok(account) => account.map(|account| SignedInAs {
-                account,
-                session: token.digest(),
-                sign_ins: upgrades.sign_ins.clone(),
-            }),
-            Err(err) => {
-                tracing::error!(error = %err, "cannot read a sign-in session");
-                let reason = "sign-ins cannot be checked right now; try again shortly";
-                return session::refuse(&req, payload, Close::new(CloseCode::TryAgain, reason));
-            }
-        },
-        None => None,
+    let cookie = SessionCookie::of(&req, &upgrades.proxying);
+    let signed_in = match cookie.account(&req, &accounts).await {
+        Ok(signed_in) => signed_in.map(|(account, token)| SignedInAs {
+            account,
+            session: token.digest(),
+            sign_ins: upgrades.sign_ins.clone(),
+        }),
+        Err(err) => {
+            tracing::error!(error = %err, "cannot read a sign-in session");
+            let reason = "sign-ins cannot be checked right now; try again shortly";
+            return session::refuse(&req, payload, Close::new(CloseCode::TryAgain, reason));
+        }
     };
     let join = match parse(&code, params.into_inner(), client.address, signed_in) {
         Ok(join) => join,
