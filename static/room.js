@@ -182,6 +182,7 @@ function receive(frame) {
     case "moderated": return onModerated(frame);
     case "room_updated": return onRoomUpdated(frame, true);
     case "edited": return onEdited(frame);
+    case "deleted": return onDeleted(frame);
     case "error": return onError(frame);
   }
 }
@@ -201,6 +202,7 @@ function welcome(frame) {
   for (const member of frame.members) members.set(member.id, member);
   roles.clear();
   for (const ranked of frame.roles) roles.set(ranked.id, ranked.role);
+  refreshDeleteButtons();
   muted.clear();
   for (const id of frame.muted) muted.add(id);
   onRoomUpdated(frame, false);
@@ -268,6 +270,7 @@ function onRole(frame) {
   if (frame.role === "member") roles.delete(frame.user.id);
   else roles.set(frame.user.id, frame.role);
   renderMembers();
+  refreshDeleteButtons();
   const who = frame.user.id === session.me?.id ? "You are" : `${frame.user.name} is`;
   systemLine(`${who} the room's ${frame.role} now`);
 }
@@ -384,7 +387,56 @@ function messageElement(message, mine, previous) {
   item.append(textElement(message.text));
   if (message.edited_at) item.append(editedMark(message.edited_at));
   if (mine) item.append(editButton(item));
+  item.append(deleteButton(item));
+  showDeleteIfAllowed(item);
   return item;
+}
+
+/** Delete, on your own messages and, for a moderator, on those of lower ranks. */
+function deleteButton(item) {
+  const button = messageButton("msg-delete", "Delete", "Delete this message");
+  button.addEventListener("click", () => send({ type: "delete", seq: Number(item.dataset.seq) }));
+  return button;
+}
+
+/** A small button on a message, labelled for what it does to that message. */
+function messageButton(className, text, label) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = `small ${className}`;
+  button.textContent = text;
+  button.setAttribute("aria-label", label);
+  return button;
+}
+
+function showDeleteIfAllowed(item) {
+  const button = item.querySelector(".msg-delete");
+  if (!button) return;
+  const author = item.dataset.from;
+  const mine = author === session.me?.id;
+  button.hidden = !(mine || outranks(myRole(), roles.get(author) ?? "member"));
+}
+
+/** Ranks changed: who may delete what changed with them. */
+function refreshDeleteButtons() {
+  for (const item of el.log.querySelectorAll(".msg")) showDeleteIfAllowed(item);
+}
+
+function onDeleted(frame) {
+  const item = el.log.querySelector(`.msg[data-seq="${frame.seq}"]`);
+  if (!item) return;
+  const head = item.querySelector(".msg-head");
+  const next = item.nextElementSibling;
+  if (head && next?.classList.contains("continued")) {
+    // The next message of the group takes over its header, with its own time.
+    const time = next.querySelector("time");
+    time.className = "";
+    head.querySelector("time").replaceWith(time);
+    next.classList.remove("continued");
+    next.prepend(head);
+  }
+  if (lastShown === item) lastShown = null;
+  item.remove();
 }
 
 function editedMark(editedAt) {
@@ -397,11 +449,7 @@ function editedMark(editedAt) {
 
 /** An author's Edit button: the text becomes a field; Enter saves, Escape keeps it as it was. */
 function editButton(item) {
-  const button = document.createElement("button");
-  button.type = "button";
-  button.className = "small msg-edit";
-  button.textContent = "Edit";
-  button.setAttribute("aria-label", "Edit this message");
+  const button = messageButton("msg-edit", "Edit", "Edit this message");
   button.addEventListener("click", () => {
     const text = item.querySelector(".msg-text");
     const field = document.createElement("textarea");

@@ -86,3 +86,37 @@ test("an accounts-only room turns a guest away with a way to sign in", async () 
   await guest.waitForURL(/\/signin\?next=/);
   for (const page of [ann, guest]) assertNoProblems(page);
 });
+
+test("an author deletes their message and the owner a guest's, both gone for everyone", async () => {
+  const ann = await openPage(env.browser);
+  await createViaHome(ann, env.server.url, "ann");
+  await seeSystemLine(ann, "You are the room's owner now");
+  const bob = await openPage(env.browser);
+  await joinByLink(bob, ann.url(), "bob");
+  await say(ann, "welcome, all");
+  await seeMessage(bob, "welcome, all");
+  await say(bob, "wrong room, sorry");
+  await say(bob, "buy cheap pills");
+  await seeMessage(ann, "buy cheap pills");
+  const theirs = bob.locator("#log .msg", { hasText: "wrong room, sorry" });
+  const deleteOf = (page, text) =>
+    page.locator("#log .msg", { hasText: text }).getByRole("button", { name: "Delete this message" });
+  assert.equal(await deleteOf(bob, "welcome, all").count(), 0, "a member may not delete the owner's messages");
+  assert.equal(await deleteOf(bob, "wrong room, sorry").count(), 1);
+
+  await theirs.hover();
+  await theirs.getByRole("button", { name: "Delete this message" }).click();
+  const spam = ann.locator("#log .msg", { hasText: "buy cheap pills" });
+  await spam.hover();
+  await spam.getByRole("button", { name: "Delete this message" }).click();
+
+  for (const page of [ann, bob]) {
+    for (const text of ["wrong room, sorry", "buy cheap pills"]) {
+      await page.locator("#log .msg", { hasText: text }).waitFor({ state: "detached" });
+    }
+  }
+  const carol = await openPage(env.browser);
+  await joinByLink(carol, ann.url(), "carol");
+  assert.equal(await countMessages(carol, "buy cheap pills"), 0);
+  for (const page of [ann, bob, carol]) assertNoProblems(page);
+});

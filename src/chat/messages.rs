@@ -46,6 +46,14 @@ pub struct Edit {
     pub text: MessageText,
 }
 
+/// A member deletes a recent message: their own, or (a moderator) someone's below their rank.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Delete {
+    pub conn: ConnId,
+    pub seq: u64,
+}
+
 /// A moderator acts on the room or on someone in it.
 #[derive(Message)]
 #[rtype(result = "()")]

@@ -147,10 +147,15 @@ pub enum ClientFrame {
         seq: u64,
         text: String,
     },
+    /// Deletes a recent message: the author's own, or a moderator's pick below their rank.
+    Delete {
+        seq: u64,
+    },
 }
 
-const CLIENT_TYPES: [&str; 12] = [
+const CLIENT_TYPES: [&str; 13] = [
     "edit",
+    "delete",
     "set_role",
     "message",
     "rename",
@@ -265,6 +270,9 @@ enum ServerFrame<'a> {
         text: &'a MessageText,
         edited_at: Timestamp,
     },
+    Deleted {
+        seq: u64,
+    },
     Error {
         code: ErrorCode,
         message: &'a str,
@@ -336,6 +344,7 @@ pub fn event_frame(event: &RoomEvent) -> ByteString {
             text,
             edited_at: *edited_at,
         },
+        RoomEvent::Deleted { seq } => ServerFrame::Deleted { seq: *seq },
     }
     .encode()
 }

@@ -97,6 +97,7 @@ impl Registry {
         let state = RoomState {
             created_at,
             recent: Vec::new(),
+            deleted: Vec::new(),
             last_seq: 0,
             lifetime,
             ownership,
@@ -130,6 +131,8 @@ impl Registry {
             .storage
             .messages(code, (0, u64::MAX), cutoff, history_size, Keep::Newest)
             .await?;
+        let first = recent.first().map_or(u64::MAX, |m| m.seq);
+        let deleted = self.storage.deleted(code, (first - 1, u64::MAX)).await?;
         let mut rooms = self.lock();
         // Another request may have brought it back meanwhile; there must be one lobby per room.
         if let Some(lobby) = rooms.get(code) {
@@ -141,6 +144,7 @@ impl Registry {
         let state = RoomState {
             created_at: stored.created_at,
             recent,
+            deleted,
             last_seq: stored.last_seq.max(newest),
             lifetime: stored.lifetime,
             ownership: stored.ownership,

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use indexmap::IndexMap;
 use serde::Serialize;
 
-use super::history::{has_gap, History};
+use super::history::{has_gap, History, Stored};
 use super::ids::{ConnId, ResumeSecret};
 use super::moderation::{Authority, Claim};
 use super::settings::RoomSettings;
@@ -74,12 +74,12 @@ impl Member {
 struct Door<'a> {
     conn: ConnId,
     since: Option<u64>,
-    older: &'a [ChatMessage],
+    older: Stored<'a>,
     now: Timestamp,
 }
 
 impl<'a> Door<'a> {
-    fn of(arrival: &Arrival, older: &'a [ChatMessage], now: Timestamp) -> Self {
+    fn of(arrival: &Arrival, older: Stored<'a>, now: Timestamp) -> Self {
         Self {
             conn: arrival.conn,
             since: arrival.since,
@@ -111,6 +111,8 @@ pub struct RoomState {
     pub created_at: Timestamp,
     /// Its newest messages, oldest first.
     pub recent: Vec<ChatMessage>,
+    /// The seqs of deleted messages among and after `recent`'s, which replays skip.
+    pub deleted: Vec<u64>,
     pub last_seq: u64,
     pub lifetime: Option<MessageLifetime>,
     pub ownership: Ownership,
@@ -216,7 +218,7 @@ impl Room {
             companions: HashMap::new(),
             remote: IndexMap::new(),
             departed: IndexMap::new(),
-            history: History::new(settings.history_size, state.recent),
+            history: History::new(settings.history_size, state.recent, state.deleted),
             next_seq: state.last_seq + 1,
             history_on_join: settings.history_on_join,
             max_members: settings.max_members,
@@ -261,7 +263,7 @@ impl Room {
     pub fn join<'a>(
         &'a mut self,
         arrival: Arrival,
-        older: &'a [ChatMessage],
+        older: Stored<'a>,
         now: Timestamp,
     ) -> Result<Admission<'a>, Refusal> {
         if arrival.account {
@@ -330,7 +332,7 @@ impl Room {
     fn join_account<'a>(
         &'a mut self,
         arrival: Arrival,
-        older: &'a [ChatMessage],
+        older: Stored<'a>,
         now: Timestamp,
     ) -> Result<Admission<'a>, Refusal> {
         let door = Door::of(&arrival, older, now);
@@ -458,14 +460,18 @@ impl Room {
                 (latest.into_iter().filter(live).collect(), false)
             }
             Some(since) => {
+                let deleted = |seq| older.deleted.contains(&seq) || self.history.is_deleted(seq);
                 let all: Vec<&ChatMessage> = older
+                    .messages
                     .iter()
+                    .filter(|m| !deleted(m.seq))
                     .chain(self.history.after(since))
                     .filter(live)
                     .collect();
                 let replay = all[all.len().saturating_sub(MAX_REPLAY)..].to_vec();
-                // Expired messages are gone on purpose: only what is missing after them is a gap.
-                let truncated = has_gap(since.max(self.expired_through), &replay, self.last_seq());
+                // Expired and deleted messages are gone on purpose: only what else is missing is a gap.
+                let since = since.max(self.expired_through);
+                let truncated = has_gap(since, &replay, self.last_seq(), deleted);
                 (replay, truncated)
             }
         };
@@ -710,6 +716,11 @@ impl Room {
             .collect()
     }
 
+    /// The seqs deleted lately with `after < seq < before`: storage may not have blanked them yet.
+    pub fn deleted_between(&self, after: u64, before: u64) -> Vec<u64> {
+        self.history.deleted_between(after, before)
+    }
+
     /// Whether the member on `conn` is muted: their messages are refused.
     pub fn is_muted(&self, conn: ConnId) -> bool {
         self.member(conn)
@@ -737,6 +748,30 @@ impl Room {
             text,
             edited_at: now,
         })
+    }
+
+    /// Deletes message `seq`: its author may, and so may anyone who outranks the author. Only
+    /// messages still in the room's memory can be deleted, as for edits. The answer names the
+    /// author, for the moderation log when it was someone else's.
+    pub fn delete(&mut self, conn: ConnId, seq: u64) -> Result<Deletion, Refusal> {
+        let by = self.member(conn).ok_or(Refusal::NotInRoom)?.user.clone();
+        let author = &self.history.get(seq).ok_or(Refusal::NoSuchMessage)?.from;
+        let own = author.id == by.id;
+        if !own && !self.role(&by).outranks(self.role(author)) {
+            return Err(Refusal::NotYourMessage);
+        }
+        let author = author.clone();
+        self.history.delete(seq);
+        Ok(Deletion {
+            event: RoomEvent::Deleted { seq },
+            by,
+            author,
+        })
+    }
+
+    /// A message was deleted on another instance (shared mode).
+    pub fn deleted(&mut self, seq: u64) {
+        self.history.delete(seq);
     }
 
     /// A message was edited on another instance (shared mode).
@@ -1084,6 +1119,14 @@ pub struct Claimed {
     pub bound: Option<UserId>,
 }
 
+/// A deletion made: the event for everyone, who deleted, and whose message it was.
+#[derive(Debug)]
+pub struct Deletion {
+    pub event: RoomEvent,
+    pub by: User,
+    pub author: User,
+}
+
 /// A sanction applied: the event for everyone, the connections here to close, and the target's
 /// `left` if they were connected here.
 #[derive(Debug)]
@@ -1146,6 +1189,7 @@ mod tests {
         let state = RoomState {
             created_at: Timestamp::now(),
             recent: Vec::new(),
+            deleted: Vec::new(),
             last_seq,
             lifetime: None,
             ownership: Ownership::default(),
@@ -1189,7 +1233,7 @@ mod tests {
     fn join(room: &mut Room, who: &str) -> (ConnId, UserId, ResumeSecret) {
         let conn = ConnId::random();
         let admission = room
-            .join(arrival(conn, who), &[], Timestamp::now())
+            .join(arrival(conn, who), Stored::NOTHING, Timestamp::now())
             .unwrap();
         (
             conn,
@@ -1227,7 +1271,11 @@ mod tests {
         let mut room = room();
         join(&mut room, "ann");
         let admission = room
-            .join(arrival(ConnId::random(), "bob"), &[], Timestamp::now())
+            .join(
+                arrival(ConnId::random(), "bob"),
+                Stored::NOTHING,
+                Timestamp::now(),
+            )
             .unwrap();
         let names = member_names(&admission.welcome);
         assert_eq!(names, ["ann", "bob"]);
@@ -1248,7 +1296,7 @@ mod tests {
         let admission = room
             .join(
                 resuming(ConnId::random(), "other", &secret, None),
-                &[],
+                Stored::NOTHING,
                 Timestamp::now(),
             )
             .unwrap();
@@ -1264,7 +1312,11 @@ mod tests {
         let (old, id, secret) = join(&mut room, "ann");
         let new = ConnId::random();
         let admission = room
-            .join(resuming(new, "ann", &secret, None), &[], Timestamp::now())
+            .join(
+                resuming(new, "ann", &secret, None),
+                Stored::NOTHING,
+                Timestamp::now(),
+            )
             .unwrap();
         assert_eq!(admission.welcome.you.id, id);
         assert_eq!(admission.replaced, Some(old));
@@ -1283,7 +1335,7 @@ mod tests {
         let admission = room
             .join(
                 resuming(ConnId::random(), "ann", &secret, None),
-                &[],
+                Stored::NOTHING,
                 Timestamp::now(),
             )
             .unwrap();
@@ -1296,14 +1348,22 @@ mod tests {
         let mut room = room_with(2, 100, 0);
         join(&mut room, "ann");
         assert_eq!(
-            room.join(arrival(ConnId::random(), "ANN"), &[], Timestamp::now())
-                .err(),
+            room.join(
+                arrival(ConnId::random(), "ANN"),
+                Stored::NOTHING,
+                Timestamp::now()
+            )
+            .err(),
             Some(Refusal::NameTaken(name("ANN")))
         );
         join(&mut room, "bob");
         assert_eq!(
-            room.join(arrival(ConnId::random(), "cy"), &[], Timestamp::now())
-                .err(),
+            room.join(
+                arrival(ConnId::random(), "cy"),
+                Stored::NOTHING,
+                Timestamp::now()
+            )
+            .err(),
             Some(Refusal::RoomFull(2))
         );
     }
@@ -1318,7 +1378,7 @@ mod tests {
         let (cy, _, _) = join(&mut room, "cy");
         let refused = room.join(
             resuming(ConnId::random(), "ann", &secret, None),
-            &[],
+            Stored::NOTHING,
             Timestamp::now(),
         );
         assert_eq!(refused.err(), Some(Refusal::RoomFull(2)));
@@ -1327,7 +1387,7 @@ mod tests {
         let back = room
             .join(
                 resuming(ConnId::random(), "ann", &secret, None),
-                &[],
+                Stored::NOTHING,
                 Timestamp::now(),
             )
             .unwrap();
@@ -1342,7 +1402,7 @@ mod tests {
         let (impostor, _, _) = join(&mut room, "ANN");
         let refused = room.join(
             resuming(ConnId::random(), "x", &secret, None),
-            &[],
+            Stored::NOTHING,
             Timestamp::now(),
         );
         assert_eq!(refused.err(), Some(Refusal::NameTaken(name("ann"))));
@@ -1351,7 +1411,7 @@ mod tests {
         let back = room
             .join(
                 resuming(ConnId::random(), "x", &secret, None),
-                &[],
+                Stored::NOTHING,
                 Timestamp::now(),
             )
             .unwrap();
@@ -1371,7 +1431,7 @@ mod tests {
         let admission = room
             .join(
                 resuming(ConnId::random(), "ann", &secret, Some(1)),
-                &[],
+                Stored::NOTHING,
                 Timestamp::now(),
             )
             .unwrap();
@@ -1390,11 +1450,39 @@ mod tests {
                     since: Some(4),
                     ..arrival(ConnId::random(), "ann")
                 },
-                &[],
+                Stored::NOTHING,
                 Timestamp::now(),
             )
             .unwrap();
         assert!(admission.welcome.truncated, "seqs 5 to 10 are missing");
+    }
+
+    #[test]
+    fn replay_from_storage_skips_its_tombstones_without_calling_them_a_gap() {
+        let mut room = room_with(10, 100, 6);
+        let stored: Vec<ChatMessage> = [5, 6].into_iter().map(ChatMessage::sample).collect();
+        let resume = |since, who| Arrival {
+            since: Some(since),
+            ..arrival(ConnId::random(), who)
+        };
+        let older = Stored {
+            messages: &stored,
+            deleted: &[4],
+        };
+        let admission = room
+            .join(resume(3, "ann"), older, Timestamp::now())
+            .unwrap();
+        assert_eq!(seqs(&admission.welcome), [5, 6]);
+        assert!(!admission.welcome.truncated, "seq 4 was deleted, not lost");
+
+        let older = Stored {
+            messages: &stored,
+            deleted: &[],
+        };
+        let admission = room
+            .join(resume(3, "bob"), older, Timestamp::now())
+            .unwrap();
+        assert!(admission.welcome.truncated, "seq 4 is missing");
     }
 
     #[test]
@@ -1405,7 +1493,11 @@ mod tests {
             say(&mut room, ann, &format!("m{n}"));
         }
         let admission = room
-            .join(arrival(ConnId::random(), "bob"), &[], Timestamp::now())
+            .join(
+                arrival(ConnId::random(), "bob"),
+                Stored::NOTHING,
+                Timestamp::now(),
+            )
             .unwrap();
         assert_eq!(admission.welcome.history.len(), 50);
         assert_eq!(admission.welcome.history.last().unwrap().seq, 60);
@@ -1480,13 +1572,21 @@ mod tests {
         let id = UserId::random();
         let (phone, laptop) = (ConnId::random(), ConnId::random());
         let first = room
-            .join(signed_in(phone, id, "ann"), &[], Timestamp::now())
+            .join(
+                signed_in(phone, id, "ann"),
+                Stored::NOTHING,
+                Timestamp::now(),
+            )
             .unwrap();
         assert!(first.joined.is_some());
         assert!(first.welcome.you.account);
         assert_eq!(first.welcome.you.id, id);
         let second = room
-            .join(signed_in(laptop, id, "ann"), &[], Timestamp::now())
+            .join(
+                signed_in(laptop, id, "ann"),
+                Stored::NOTHING,
+                Timestamp::now(),
+            )
             .unwrap();
         assert!(second.joined.is_none(), "the second device is no newcomer");
         assert_eq!(second.welcome.members.len(), 1);
@@ -1522,7 +1622,7 @@ mod tests {
         let admission = room
             .join(
                 signed_in(ConnId::random(), id, "ann"),
-                &[],
+                Stored::NOTHING,
                 Timestamp::now(),
             )
             .unwrap();
@@ -1548,7 +1648,7 @@ mod tests {
         let admission = room
             .join(
                 signed_in(ConnId::random(), UserId::random(), "ann"),
-                &[],
+                Stored::NOTHING,
                 Timestamp::now(),
             )
             .unwrap();
@@ -1561,7 +1661,7 @@ mod tests {
         let conn = ConnId::random();
         room.join(
             signed_in(conn, UserId::random(), "ann"),
-            &[],
+            Stored::NOTHING,
             Timestamp::now(),
         )
         .unwrap();
@@ -1576,7 +1676,11 @@ mod tests {
         let mut room = room();
         let (conn, id) = (ConnId::random(), UserId::random());
         let secret = room
-            .join(signed_in(conn, id, "ann"), &[], Timestamp::now())
+            .join(
+                signed_in(conn, id, "ann"),
+                Stored::NOTHING,
+                Timestamp::now(),
+            )
             .unwrap()
             .welcome
             .resume
@@ -1585,7 +1689,7 @@ mod tests {
         let live = room
             .join(
                 resuming(ConnId::random(), "eve", &secret, None),
-                &[],
+                Stored::NOTHING,
                 Timestamp::now(),
             )
             .unwrap();
@@ -1594,7 +1698,7 @@ mod tests {
         let gone = room
             .join(
                 resuming(ConnId::random(), "mallory", &secret, None),
-                &[],
+                Stored::NOTHING,
                 Timestamp::now(),
             )
             .unwrap();
@@ -1607,9 +1711,9 @@ mod tests {
         let mut room = room();
         let id = UserId::random();
         let (one, two) = (ConnId::random(), ConnId::random());
-        room.join(signed_in(one, id, "ann"), &[], Timestamp::now())
+        room.join(signed_in(one, id, "ann"), Stored::NOTHING, Timestamp::now())
             .unwrap();
-        room.join(signed_in(two, id, "ann"), &[], Timestamp::now())
+        room.join(signed_in(two, id, "ann"), Stored::NOTHING, Timestamp::now())
             .unwrap();
         let mut closed = room.close();
         closed.sort_by_key(|conn| conn.to_string());
@@ -1624,6 +1728,7 @@ mod tests {
         let state = RoomState {
             created_at: Timestamp::now(),
             recent: Vec::new(),
+            deleted: Vec::new(),
             last_seq: 0,
             lifetime: None,
             ownership: Ownership {
@@ -1664,7 +1769,11 @@ mod tests {
             .is_none());
         assert_eq!(room.ranked(), [(ann_id, Role::Owner)]);
         let carol = room
-            .join(arrival(ConnId::random(), "carol"), &[], Timestamp::now())
+            .join(
+                arrival(ConnId::random(), "carol"),
+                Stored::NOTHING,
+                Timestamp::now(),
+            )
             .unwrap();
         assert_eq!(carol.welcome.role, Role::Member);
         assert_eq!(carol.welcome.ranked, [(ann_id, Role::Owner)]);
@@ -1694,7 +1803,7 @@ mod tests {
         ));
         let back = room.join(
             resuming(ConnId::random(), "bob", &bob_secret, None),
-            &[],
+            Stored::NOTHING,
             now,
         );
         assert!(matches!(back, Err(Refusal::Kicked(_))));
@@ -1744,8 +1853,12 @@ mod tests {
         let (mut room, token) = owned_room();
         let (ann, ann_id, _) = join(&mut room, "ann");
         let (mia, mia_id) = (ConnId::random(), UserId::random());
-        room.join(signed_in(mia, mia_id, "mia"), &[], Timestamp::now())
-            .unwrap();
+        room.join(
+            signed_in(mia, mia_id, "mia"),
+            Stored::NOTHING,
+            Timestamp::now(),
+        )
+        .unwrap();
         let (bob, bob_id, _) = join(&mut room, "bob");
         room.claim(ann, &token.digest(), false).unwrap();
         let times = (Timestamp::now(), later(600));
@@ -1818,6 +1931,59 @@ mod tests {
     }
 
     #[test]
+    fn authors_delete_their_own_messages_and_moderators_those_of_lower_ranks() {
+        let (mut room, token) = owned_room();
+        let (ann, _, _) = join(&mut room, "ann");
+        let (bob, _, bob_secret) = join(&mut room, "bob");
+        let (cy, _, _) = join(&mut room, "cy");
+        room.claim(ann, &token.digest(), false).unwrap();
+        let from_ann = say(&mut room, ann, "the owner speaks");
+        let from_bob = say(&mut room, bob, "oops");
+        let from_cy = say(&mut room, cy, "spam");
+        let last = say(&mut room, bob, "last");
+
+        assert_eq!(
+            room.delete(cy, from_bob).unwrap_err(),
+            Refusal::NotYourMessage
+        );
+        assert_eq!(
+            room.delete(bob, from_ann).unwrap_err(),
+            Refusal::NotYourMessage
+        );
+        assert_eq!(
+            room.delete(bob, last + 1).unwrap_err(),
+            Refusal::NoSuchMessage
+        );
+        let own = room.delete(bob, from_bob).unwrap();
+        assert_eq!(own.event, RoomEvent::Deleted { seq: from_bob });
+        assert_eq!(own.by.id, own.author.id);
+        let moderated = room.delete(ann, from_cy).unwrap();
+        assert_eq!(moderated.author.name.as_str(), "cy");
+        assert_eq!(
+            room.delete(ann, from_cy).unwrap_err(),
+            Refusal::NoSuchMessage,
+            "gone already"
+        );
+
+        let remaining: Vec<u64> = room
+            .in_memory(0, u64::MAX, Timestamp::now())
+            .iter()
+            .map(|m| m.seq)
+            .collect();
+        assert_eq!(remaining, [from_ann, last]);
+        room.depart(bob, Timestamp::now());
+        let back = room
+            .join(
+                resuming(ConnId::random(), "bob", &bob_secret, Some(from_ann)),
+                Stored::NOTHING,
+                Timestamp::now(),
+            )
+            .unwrap();
+        assert_eq!(seqs(&back.welcome), [last]);
+        assert!(!back.welcome.truncated, "deletions are no gap");
+    }
+
+    #[test]
     fn a_muted_member_cannot_post_until_unmuted_and_a_second_mute_is_no_news() {
         let (mut room, token) = owned_room();
         let (ann, _, _) = join(&mut room, "ann");
@@ -1858,7 +2024,7 @@ mod tests {
         room.depart(bob, Timestamp::now());
         let back = room.join(
             resuming(ConnId::random(), "bob", &bob_secret, None),
-            &[],
+            Stored::NOTHING,
             Timestamp::now(),
         );
         assert!(
@@ -1866,7 +2032,9 @@ mod tests {
             "a guest coming back is a guest"
         );
         let account = signed_in(ConnId::random(), UserId::random(), "carol");
-        assert!(room.join(account, &[], Timestamp::now()).is_ok());
+        assert!(room
+            .join(account, Stored::NOTHING, Timestamp::now())
+            .is_ok());
     }
 
     #[test]
@@ -1892,19 +2060,27 @@ mod tests {
             None,
             "already locked"
         );
-        let newcomer = room.join(arrival(ConnId::random(), "dave"), &[], Timestamp::now());
+        let newcomer = room.join(
+            arrival(ConnId::random(), "dave"),
+            Stored::NOTHING,
+            Timestamp::now(),
+        );
         assert!(matches!(newcomer, Err(Refusal::Locked)));
         room.depart(bob, Timestamp::now());
         assert!(room
             .join(
                 resuming(ConnId::random(), "bob", &bob_secret, None),
-                &[],
+                Stored::NOTHING,
                 Timestamp::now()
             )
             .is_ok());
         room.set_rule(ann, Rule::Locked(false)).unwrap();
         assert!(room
-            .join(arrival(ConnId::random(), "dave"), &[], Timestamp::now())
+            .join(
+                arrival(ConnId::random(), "dave"),
+                Stored::NOTHING,
+                Timestamp::now()
+            )
             .is_ok());
     }
 
@@ -1960,6 +2136,7 @@ mod tests {
         let state = RoomState {
             created_at: Timestamp::now(),
             recent: Vec::new(),
+            deleted: Vec::new(),
             last_seq: 0,
             lifetime: Some(MessageLifetime::from_seconds(60).unwrap()),
             ownership: Ownership::default(),
@@ -2003,18 +2180,30 @@ mod tests {
             Remote::Known
         );
         assert_eq!(
-            room.join(arrival(ConnId::random(), "BOB"), &[], Timestamp::now())
-                .err(),
+            room.join(
+                arrival(ConnId::random(), "BOB"),
+                Stored::NOTHING,
+                Timestamp::now()
+            )
+            .err(),
             Some(Refusal::NameTaken(name("BOB")))
         );
         let admission = room
-            .join(arrival(ConnId::random(), "ann"), &[], Timestamp::now())
+            .join(
+                arrival(ConnId::random(), "ann"),
+                Stored::NOTHING,
+                Timestamp::now(),
+            )
             .unwrap();
         let names = member_names(&admission.welcome);
         assert_eq!(names, ["bob", "ann"]);
         assert_eq!(
-            room.join(arrival(ConnId::random(), "cy"), &[], Timestamp::now())
-                .err(),
+            room.join(
+                arrival(ConnId::random(), "cy"),
+                Stored::NOTHING,
+                Timestamp::now()
+            )
+            .err(),
             Some(Refusal::RoomFull(2)),
             "the limit counts members everywhere"
         );
@@ -2062,7 +2251,7 @@ mod tests {
         let back = room
             .join(
                 resuming(ConnId::random(), "x", &secret, None),
-                &[],
+                Stored::NOTHING,
                 Timestamp::now(),
             )
             .unwrap();
@@ -2081,7 +2270,7 @@ mod tests {
                     known: Some(ann.clone()),
                     ..resuming(ConnId::random(), "other", &secret, None)
                 },
-                &[],
+                Stored::NOTHING,
                 Timestamp::now(),
             )
             .unwrap();

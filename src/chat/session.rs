@@ -18,7 +18,7 @@ use super::connections::Slot;
 use super::ids::{ConnId, ResumeSecret};
 use super::lobby::Lobby;
 use super::messages::{
-    Act, Claim, Close, Edit, Join, Leave, Moderate, Post, Rename, ToSession, Typing,
+    Act, Claim, Close, Delete, Edit, Join, Leave, Moderate, Post, Rename, ToSession, Typing,
 };
 use super::protocol::{error_frame, ClientFrame, CloseCode};
 use super::registry::{ReachError, Registry};
@@ -237,6 +237,10 @@ impl Session {
                 let text = MessageText::parse(&text)?;
                 self.check_flood()?;
                 self.lobby.do_send(Edit { conn, seq, text });
+            }
+            ClientFrame::Delete { seq } => {
+                self.check_flood()?;
+                self.lobby.do_send(Delete { conn, seq });
             }
             ClientFrame::SetRole { user_id, role } => {
                 self.check_flood()?;

@@ -52,6 +52,11 @@ pub enum RoomEvent {
         text: MessageText,
         edited_at: Timestamp,
     },
+    /// Message `seq` was deleted, by its author or a moderator: it is gone from memory, replay,
+    /// the API and storage, where a tombstone keeps its seq.
+    Deleted {
+        seq: u64,
+    },
     /// A moderator changed what the room asks of newcomers.
     RulesChanged {
         rules: RoomRules,

@@ -14,7 +14,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 use uuid::Uuid;
 
-use super::writer::Edit;
+use super::writer::{Change, Changed};
 use crate::domain::{
     ChatMessage, DisplayName, MessageLifetime, MessageRef, MessageText, Ownership, RoomCode,
     RoomRules, Timestamp, TokenDigest, User, UserId,
@@ -115,13 +115,13 @@ pub enum Keep {
     Newest,
 }
 
-/// A unit of work for one transaction: messages to store (in order), edits of stored messages
-/// (applied after the inserts: an edit never comes before its message), and rooms whose last
+/// A unit of work for one transaction: messages to store (in order), edits and deletions of stored
+/// messages (applied after the inserts: a change never comes before its message), and rooms whose last
 /// activity to move forward.
 #[derive(Default)]
 pub struct Batch<'a> {
     pub messages: Vec<&'a ChatMessage>,
-    pub edits: Vec<&'a Edit>,
+    pub changes: Vec<&'a Change>,
     pub activity: Vec<(&'a RoomCode, Timestamp)>,
 }
 
@@ -281,7 +281,8 @@ impl Database {
             "SELECT seq, id, sender_id, sender_name, text, ts, ref, edited_at, \
              CAST(CASE WHEN EXISTS (SELECT 1 FROM accounts WHERE accounts.id = messages.sender_id) \
              THEN 1 ELSE 0 END AS BIGINT) AS sender_account FROM messages \
-             WHERE room = $1 AND seq > $2 AND seq < $3 AND ts >= $4 ORDER BY seq {order} LIMIT $5"
+             WHERE room = $1 AND seq > $2 AND seq < $3 AND ts >= $4 AND deleted_at IS NULL \
+             ORDER BY seq {order} LIMIT $5"
         );
         let rows = sqlx::query(&sql)
             .bind(room.as_str())
@@ -302,6 +303,24 @@ impl Database {
         Ok(messages)
     }
 
+    /// The seqs of the deleted messages (tombstones) with `after < seq < before`, in order.
+    pub async fn deleted(&self, room: &RoomCode, range: (u64, u64)) -> anyhow::Result<Vec<u64>> {
+        let (after, before) = range;
+        let rows: Vec<(i64,)> = sqlx::query_as(
+            "SELECT seq FROM messages WHERE room = $1 AND seq > $2 AND seq < $3 \
+             AND deleted_at IS NOT NULL ORDER BY seq",
+        )
+        .bind(room.as_str())
+        .bind(seq_param(after))
+        .bind(seq_param(before))
+        .fetch_all(&self.pool)
+        .await
+        .context("failed to read deleted messages")?;
+        rows.into_iter()
+            .map(|(seq,)| u64::try_from(seq).context("a negative seq in storage"))
+            .collect()
+    }
+
     /// Stores a batch in one transaction: one commit (one fsync) for all of it. Writing a row that
     /// is already there does nothing, so a batch whose commit was not acknowledged can be retried.
     pub async fn write(&self, batch: &Batch<'_>) -> anyhow::Result<()> {
@@ -311,17 +330,25 @@ impl Database {
             .await
             .context("cannot start a transaction")?;
         self.insert(&mut tx, &batch.messages).await?;
-        for edit in &batch.edits {
-            sqlx::query(
-                "UPDATE messages SET text = $1, edited_at = $2 WHERE room = $3 AND seq = $4",
-            )
-            .bind(edit.text.as_str())
-            .bind(edit.at.as_millis())
-            .bind(edit.room.as_str())
-            .bind(seq_param(edit.seq))
+        for change in &batch.changes {
+            let room = change.room.as_str();
+            match &change.to {
+                Changed::Text(text) => sqlx::query(
+                    "UPDATE messages SET text = $1, edited_at = $2 WHERE room = $3 AND seq = $4",
+                )
+                .bind(text.as_str()),
+                // The tombstone keeps the seq (and the sender's id, which names nobody) and nothing said.
+                Changed::Deleted => sqlx::query(
+                    "UPDATE messages SET text = '', sender_name = '', ref = NULL, deleted_at = $1 \
+                     WHERE room = $2 AND seq = $3",
+                ),
+            }
+            .bind(change.at.as_millis())
+            .bind(room)
+            .bind(seq_param(change.seq))
             .execute(&mut *tx)
             .await
-            .context("failed to store an edit")?;
+            .context("failed to store a change to a message")?;
         }
         for (code, at) in &batch.activity {
             sqlx::query(

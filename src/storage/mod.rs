@@ -28,7 +28,7 @@ use crate::domain::{
 use database::Database;
 use health::Health;
 use sequencer::Append;
-use writer::{Command, Writer};
+use writer::{Changed, Command, Writer};
 
 /// Reading from storage failed; the room may exist, but cannot be loaded right now.
 #[derive(Debug, thiserror::Error)]
@@ -188,12 +188,27 @@ impl Storage {
     /// everything queued before, its own message's insert included, and flushed on the way out
     /// like the messages are.
     pub fn edit_message(&self, room: RoomCode, seq: u64, text: MessageText, at: Timestamp) {
-        self.send(Command::Edit(writer::Edit {
-            room,
-            seq,
-            text,
-            at,
-        }));
+        self.change(room, seq, at, Changed::Text(text));
+    }
+
+    /// Queues the deletion of a stored message, in order with its insert and edits as
+    /// [`Storage::edit_message`] is.
+    pub fn delete_message(&self, room: RoomCode, seq: u64, at: Timestamp) {
+        self.change(room, seq, at, Changed::Deleted);
+    }
+
+    fn change(&self, room: RoomCode, seq: u64, at: Timestamp, to: Changed) {
+        self.send(Command::Change(writer::Change { room, seq, at, to }));
+    }
+
+    /// The seqs of deleted messages with `after < seq < before`: a replay reading storage tells
+    /// those apart from messages it could not read.
+    pub async fn deleted(
+        &self,
+        room: &RoomCode,
+        range: (u64, u64),
+    ) -> Result<Vec<u64>, StorageError> {
+        Ok(self.database.deleted(room, range).await?)
     }
 
     pub async fn set_rules(&self, room: &RoomCode, rules: RoomRules) -> Result<(), StorageError> {

@@ -46,17 +46,26 @@ pub enum Command {
         message: ChatMessage,
         settled: Arc<AtomicU64>,
     },
-    /// A stored message's new text, written after everything sent before it (its own insert too).
-    Edit(Edit),
+    /// A stored message edited or deleted, written after everything sent before it (its own
+    /// insert too).
+    Change(Change),
     /// Answered once everything sent before it is stored (or dropped).
     Flush(oneshot::Sender<()>),
 }
 
-pub struct Edit {
+pub struct Change {
     pub room: RoomCode,
     pub seq: u64,
-    pub text: MessageText,
     pub at: Timestamp,
+    pub to: Changed,
+}
+
+/// What became of a stored message.
+pub enum Changed {
+    /// Its author gave it this text.
+    Text(MessageText),
+    /// It was deleted: its text and sender's name are blanked, and a tombstone keeps its seq.
+    Deleted,
 }
 
 /// A batch in flight: its commands, the room activity it records, and what the database said.
@@ -234,7 +243,7 @@ impl Writer {
                 Command::Flush(_) => break,
                 Command::Persist { .. } if messages == MAX_BATCH => break,
                 Command::Persist { .. } => messages += 1,
-                Command::Edit(_) => {}
+                Command::Change(_) => {}
             }
             batch.extend(self.buffer.pop_front());
         }
@@ -316,7 +325,7 @@ fn as_batch<'a>(commands: &'a [Command], activity: &'a [(RoomCode, Timestamp)]) 
     for command in commands {
         match command {
             Command::Persist { message, .. } => batch.messages.push(message),
-            Command::Edit(edit) => batch.edits.push(edit),
+            Command::Change(change) => batch.changes.push(change),
             Command::Flush(_) => {}
         }
     }

@@ -406,3 +406,98 @@ async fn the_owner_names_a_moderator_who_acts_below_their_rank() {
     let mia = app.join_signed_in(&code, &mia_cookie).await;
     assert_eq!(mia.welcome["you"]["role"], "moderator");
 }
+
+/// The owner's view of the moderation log, once it holds `entries` lines.
+async fn moderation_log(app: &TestApp, code: &str, token: &str, entries: usize) -> Value {
+    let path = format!("/api/rooms/{code}/moderation");
+    let authorization = format!("Bearer {token}");
+    crate::helpers::eventually("the moderation log fills", || async {
+        let headers = [("authorization", authorization.as_str())];
+        let response = app.account_call(Method::GET, &path, None, &headers).await;
+        let log: Value = response.json().await.ok()?;
+        (log["entries"].as_array()?.len() == entries).then_some(log)
+    })
+    .await
+}
+
+/// An author deletes their own message and the owner anyone's: everyone hears `deleted`, and the
+/// message is gone from every later welcome, from replay (which calls the hole no gap), from the
+/// API and from storage, where only a tombstone keeps its seq. A member may not delete another's
+/// message, nor anyone a seq of another room.
+#[actix_web::test]
+async fn a_deleted_message_is_gone_everywhere_and_only_its_author_or_a_moderator_may_delete_it() {
+    let app = spawn_app().await;
+    let (code, token) = owned_room(&app).await;
+    let mut ann = owner(&app, &code, "ann", &token).await;
+    let mut bob = app.join(&code, "bob").await;
+    ann.expect("joined").await;
+    let mut seqs = Vec::new();
+    for (who, text) in [
+        ("ann", "welcome"),
+        ("bob", "oops"),
+        ("bob", "spam"),
+        ("bob", "hi"),
+    ] {
+        let speaker = if who == "ann" { &mut ann } else { &mut bob };
+        speaker.say(text).await;
+        seqs.push(ann.expect("message").await["seq"].as_u64().unwrap());
+        bob.expect("message").await;
+    }
+    let [welcome, oops, spam, hi] = seqs[..] else {
+        panic!("four messages")
+    };
+    let other_room = app.create_room().await;
+    let mut eve = app.join(&other_room, "eve").await;
+    eve.send(json!({ "type": "delete", "seq": hi })).await;
+    assert_eq!(eve.expect("error").await["code"], "bad_request");
+
+    bob.send(json!({ "type": "delete", "seq": welcome })).await;
+    assert_eq!(bob.expect("error").await["code"], "forbidden");
+    bob.send(json!({ "type": "delete", "seq": oops })).await;
+    assert_eq!(ann.expect("deleted").await["seq"], oops);
+    assert_eq!(bob.expect("deleted").await["seq"], oops);
+    ann.send(json!({ "type": "delete", "seq": spam })).await;
+    assert_eq!(bob.expect("deleted").await["seq"], spam);
+
+    let carol = app.join(&code, "carol").await;
+    let texts = |history: &Value| -> Vec<String> {
+        let messages = history.as_array().expect("a list of messages");
+        messages
+            .iter()
+            .map(|m| m["text"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(texts(&carol.welcome["history"]), ["welcome", "hi"]);
+    let query = format!("name=bob&resume={}&since={welcome}", bob.resume_secret());
+    drop(bob);
+    let bob = app.join_with(&code, &query).await;
+    assert_eq!(texts(&bob.welcome["history"]), ["hi"]);
+    assert_eq!(bob.welcome["truncated"], false, "a deletion is no gap");
+    let log = moderation_log(&app, &code, &token, 2).await;
+    assert_eq!(log["entries"][1]["action"], "delete");
+    assert_eq!(log["entries"][1]["target"]["name"], "bob");
+
+    drop((ann, bob, carol, eve));
+    let database = app.stop().await;
+    let app = spawn_app_on(database, &[]).await;
+    let stored: Value = app
+        .get(&format!("/api/rooms/{code}/messages"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(texts(&stored["messages"]), ["welcome", "hi"]);
+    let query = format!("name=dan&resume=unknown&since={welcome}");
+    let dan = app.join_with(&code, &query).await;
+    assert_eq!(texts(&dan.welcome["history"]), ["hi"]);
+    assert_eq!(dan.welcome["truncated"], false, "nor after a restart");
+    let mut connection = app.database.connect().await;
+    let tombstones: Vec<(i64, String, String)> = sqlx::query_as(
+        "SELECT seq, text, sender_name FROM messages WHERE deleted_at IS NOT NULL ORDER BY seq",
+    )
+    .fetch_all(&mut connection)
+    .await
+    .unwrap();
+    let blank = |seq: u64| (seq as i64, String::new(), String::new());
+    assert_eq!(tombstones, [blank(oops), blank(spam)]);
+}

@@ -150,3 +150,27 @@ async fn moderation_reaches_members_on_other_instances() {
         .expect("refused");
     assert_eq!(close, 4423);
 }
+
+/// The owner on one instance deletes a message posted on another: members on both hear `deleted`,
+/// and a newcomer on either instance finds it gone.
+#[tokio::test]
+#[ignore = "needs PostgreSQL and redis-server; run by .ci/run"]
+async fn a_deletion_on_one_instance_reaches_the_other() {
+    let cluster = Cluster::start(2).await;
+    let (code, token) = owned_room(&cluster).await;
+    let mut ann = claim_owner(&cluster, 0, &code, "ann", &token).await;
+    let mut carol = cluster.join(1, &code, "carol").await;
+    cluster.wait_for_members(&code, &["ann", "carol"]).await;
+    carol.say("spam").await;
+    let seq = carol.expect("message").await["seq"].clone();
+    while ann.next().await["type"] != "message" {}
+
+    ann.send(json!({ "type": "delete", "seq": seq })).await;
+
+    assert_eq!(carol.expect("deleted").await["seq"], seq);
+    assert_eq!(ann.expect("deleted").await["seq"], seq);
+    for on in [0, 1] {
+        let newcomer = cluster.join(on, &code, &format!("dave{on}")).await;
+        assert_eq!(newcomer.welcome["history"], json!([]), "instance {on}");
+    }
+}

@@ -21,6 +21,7 @@ use actix::{
 };
 
 use super::fanout::Fanout;
+use super::history::Stored;
 use super::ids::{ConnId, ResumeSecret};
 use super::messages::{
     ApiPost, Close, Describe, Join, Leave, Post, PostError, ReadHistory, Rename, Shutdown,
@@ -141,7 +142,7 @@ impl Lobby {
         &mut self,
         arrival: Arrival,
         session: Recipient<ToSession>,
-        older: &[ChatMessage],
+        older: Stored<'_>,
     ) -> Option<(User, ResumeSecret)> {
         let conn = arrival.conn;
         let admission = match self.room.join(arrival, older, Timestamp::now()) {
@@ -188,7 +189,7 @@ impl Lobby {
         &mut self,
         arrival: Arrival,
         session: Recipient<ToSession>,
-        older: &[ChatMessage],
+        older: Stored<'_>,
         claimed: Option<User>,
     ) {
         let admitted = self.admit(arrival, session, older);
@@ -332,22 +333,28 @@ impl Lobby {
         ctx: &mut Context<Self>,
     ) {
         let Some(range) = self.room.replay_from_storage(arrival.since) else {
-            return self.admitted(arrival, session, &[], claimed);
+            return self.admitted(arrival, session, Stored::NOTHING, claimed);
         };
         let (storage, code) = (self.storage.clone(), self.room.code().clone());
         let cutoff = self.room.expiry_cutoff(Timestamp::now());
         let read = async move {
-            storage
+            let messages = storage
                 .messages(&code, range, cutoff, MAX_REPLAY, Keep::Newest)
-                .await
+                .await?;
+            let deleted = storage.deleted(&code, range).await?;
+            Ok::<_, StorageError>((messages, deleted))
         };
         ctx.wait(read.into_actor(self).map(move |older, lobby, _| {
-            let older = older.unwrap_or_else(|err| {
+            let (messages, deleted) = older.unwrap_or_else(|err| {
                 // The welcome will say `truncated`: an honest gap rather than a silent one.
                 tracing::warn!(room = %lobby.room.code(), error = %err, "cannot replay stored history");
-                Vec::new()
+                (Vec::new(), Vec::new())
             });
-            lobby.admitted(arrival, session, &older, claimed);
+            let older = Stored {
+                messages: &messages,
+                deleted: &deleted,
+            };
+            lobby.admitted(arrival, session, older, claimed);
         }));
     }
 }
@@ -503,6 +510,7 @@ impl Handler<ReadHistory> for Lobby {
         let now = Timestamp::now();
         let cutoff = self.room.expiry_cutoff(now);
         let in_memory = self.room.in_memory(read.after, read.before, now);
+        let deleted = self.room.deleted_between(read.after, read.before);
         let (storage, code) = (self.storage.clone(), self.room.code().clone());
         Box::pin(async move {
             let range = (read.after, read.before);
@@ -511,6 +519,7 @@ impl Handler<ReadHistory> for Lobby {
                 .await?;
             let merged: BTreeMap<u64, ChatMessage> = stored
                 .into_iter()
+                .filter(|m| !deleted.contains(&m.seq))
                 .chain(in_memory)
                 .map(|m| (m.seq, m))
                 .collect();

@@ -5,7 +5,7 @@ use actix::{ActorFutureExt, AsyncContext, Context, Handler, WrapFuture};
 
 use super::{shared, Lobby};
 use crate::chat::ids::ConnId;
-use crate::chat::messages::{Act, Claim, Close, Edit, Moderate, ToSession};
+use crate::chat::messages::{Act, Claim, Close, Delete, Edit, Moderate, ToSession};
 use crate::chat::protocol::{error_frame, CloseCode};
 use crate::chat::room::{Refusal, Sanctioned};
 use crate::domain::{ErrorCode, Invalid, Role, RoomEvent, Sanction, Timestamp, User};
@@ -61,6 +61,24 @@ impl Handler<Edit> for Lobby {
         self.storage
             .edit_message(code, seq, text.clone(), edited_at);
         self.publish(event);
+    }
+}
+
+impl Handler<Delete> for Lobby {
+    type Result = ();
+
+    fn handle(&mut self, delete: Delete, ctx: &mut Context<Self>) {
+        let deletion = match self.room.delete(delete.conn, delete.seq) {
+            Ok(deletion) => deletion,
+            Err(refusal) => return self.refuse(delete.conn, &refusal),
+        };
+        if deletion.by.id != deletion.author.id {
+            self.log(&deletion.by, "delete", Some(&deletion.author), None, ctx);
+        }
+        let code = self.room.code().clone();
+        self.storage
+            .delete_message(code, delete.seq, Timestamp::now());
+        self.publish(deletion.event);
     }
 }
 
@@ -179,6 +197,10 @@ impl Lobby {
                 edited_at,
             } => {
                 self.room.edited(seq, text, edited_at);
+                self.fan_out(event);
+            }
+            RoomEvent::Deleted { seq } => {
+                self.room.deleted(seq);
                 self.fan_out(event);
             }
             other => self.fan_out(other),

@@ -340,7 +340,8 @@ impl Lobby {
             moderation @ (RoomEvent::Moderated { .. }
             | RoomEvent::RoleChanged { .. }
             | RoomEvent::RulesChanged { .. }
-            | RoomEvent::Edited { .. }) => self.receive_moderation(moderation),
+            | RoomEvent::Edited { .. }
+            | RoomEvent::Deleted { .. }) => self.receive_moderation(moderation),
         }
     }
 
