@@ -283,6 +283,22 @@ function onModerated(frame) {
     else systemLine(`${frame.by.name} sent ${frame.user.name} out${reason}`);
     return;
   }
+  if (frame.action === "ban") {
+    if (me) {
+      session.sentOut = `${frame.by.name} banned you from the room${reason}`;
+      return;
+    }
+    const line = systemLine(`${frame.by.name} banned ${frame.user.name}${reason}`);
+    // The banned are gone from the member list: this line is where their ban can be lifted.
+    if (myRole() !== "member") {
+      line.append(" ", memberAction("Unban", `Lift ${frame.user.name}'s ban`, { type: "unban", user_id: frame.user.id }));
+    }
+    return;
+  }
+  if (frame.action === "unban") {
+    systemLine(`${frame.by.name} lifted ${frame.user.name}'s ban`);
+    return;
+  }
   const muting = frame.action === "mute";
   if (muting) muted.add(frame.user.id);
   else muted.delete(frame.user.id);
@@ -394,16 +410,16 @@ function messageElement(message, mine, previous) {
 
 /** Delete, on your own messages and, for a moderator, on those of lower ranks. */
 function deleteButton(item) {
-  const button = messageButton("msg-delete", "Delete", "Delete this message");
+  const button = smallButton("Delete", "Delete this message", "msg-delete");
   button.addEventListener("click", () => send({ type: "delete", seq: Number(item.dataset.seq) }));
   return button;
 }
 
-/** A small button on a message, labelled for what it does to that message. */
-function messageButton(className, text, label) {
+/** A small button, labelled for what it does to whom or what. */
+function smallButton(text, label, className = "") {
   const button = document.createElement("button");
   button.type = "button";
-  button.className = `small ${className}`;
+  button.className = `small ${className}`.trim();
   button.textContent = text;
   button.setAttribute("aria-label", label);
   return button;
@@ -449,7 +465,7 @@ function editedMark(editedAt) {
 
 /** An author's Edit button: the text becomes a field; Enter saves, Escape keeps it as it was. */
 function editButton(item) {
-  const button = messageButton("msg-edit", "Edit", "Edit this message");
+  const button = smallButton("Edit", "Edit this message", "msg-edit");
   button.addEventListener("click", () => {
     const text = item.querySelector(".msg-text");
     const field = document.createElement("textarea");
@@ -530,6 +546,7 @@ function systemLine(text, kind = "") {
   item.className = `system ${kind}`.trim();
   item.textContent = text;
   append(item);
+  return item;
 }
 
 // ---- Sending ----
@@ -602,6 +619,7 @@ function renderMembers() {
       const silenced = muted.has(member.id);
       item.append(
         " ", memberAction("Send out", `Send ${member.name} out of the room`, { type: "kick", user_id: member.id }),
+        " ", memberAction("Ban", `Ban ${member.name} from the room`, { type: "ban", user_id: member.id }),
         " ", memberAction(silenced ? "Unmute" : "Mute", `${silenced ? "Unmute" : "Mute"} ${member.name}`,
           { type: silenced ? "unmute" : "mute", user_id: member.id }),
       );
@@ -624,11 +642,7 @@ function renderMembers() {
 
 /** A small button beside a member that sends `frame`; `label` names the member for screen readers. */
 function memberAction(text, label, frame) {
-  const button = document.createElement("button");
-  button.type = "button";
-  button.className = "small";
-  button.textContent = text;
-  button.setAttribute("aria-label", label);
+  const button = smallButton(text, label);
   button.addEventListener("click", () => send(frame));
   return button;
 }

@@ -120,3 +120,24 @@ test("an author deletes their message and the owner a guest's, both gone for eve
   assert.equal(await countMessages(carol, "buy cheap pills"), 0);
   for (const page of [ann, bob, carol]) assertNoProblems(page);
 });
+
+test("the owner bans a guest, who cannot come back until the ban is lifted", async () => {
+  const ann = await openPage(env.browser);
+  await createViaHome(ann, env.server.url, "ann");
+  await seeSystemLine(ann, "You are the room's owner now");
+  const bob = await openPage(env.browser);
+  await joinByLink(bob, ann.url(), "bob");
+
+  await ann.getByRole("button", { name: "Ban bob from the room" }).click();
+
+  await bob.locator("#connection", { hasText: "ann banned you from the room" }).waitFor();
+  const banned = ann.locator("#log .system", { hasText: "ann banned bob" });
+  await banned.waitFor();
+  await bob.reload();
+  await bob.locator("#connection", { hasText: "You are banned from this room" }).waitFor();
+  await banned.getByRole("button", { name: "Lift bob's ban" }).click();
+  await seeSystemLine(ann, "ann lifted bob's ban");
+  await bob.reload();
+  await seeSystemLine(ann, "bob joined");
+  for (const page of [ann, bob]) assertNoProblems(page);
+});

@@ -25,6 +25,8 @@ pub struct Join {
     pub since: Option<u64>,
     /// The account the connection is signed in as; `name` is then its username.
     pub account: Option<UserId>,
+    /// Where the connection comes from, which a guest's ban also covers.
+    pub address: Option<std::net::IpAddr>,
 }
 
 /// A member proves they own the room with its owner token (the token's digest).

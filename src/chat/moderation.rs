@@ -1,9 +1,10 @@
-//! A room's authority as a plain value: who owns it, who was sent out and until when, and the
-//! rules newcomers meet. The room asks it who outranks whom; it knows no connections.
+//! A room's authority as a plain value: who owns it, who was sent out and until when, who is
+//! banned, and the rules newcomers meet. The room asks it who outranks whom; it knows no connections.
 
 use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
 
-use crate::domain::{Ownership, Role, RoomRules, Timestamp, TokenDigest, User, UserId};
+use crate::domain::{Ban, Ownership, Role, RoomRules, Timestamp, TokenDigest, User, UserId};
 
 /// Kicked identities kept at most; past it the one whose block ends first goes, so a flood of
 /// kicks cannot grow the room without bound.
@@ -20,6 +21,8 @@ pub struct Authority {
     muted: HashSet<UserId>,
     /// Accounts the owner made moderators.
     moderators: HashSet<UserId>,
+    /// People kept out until unbanned, by id.
+    bans: HashMap<UserId, Ban>,
 }
 
 /// Whether an owner token matched.
@@ -38,11 +41,16 @@ impl Authority {
         let moderators = std::mem::take(&mut ownership.moderators)
             .into_iter()
             .collect();
+        let bans = std::mem::take(&mut ownership.bans)
+            .into_iter()
+            .map(|ban| (ban.user.id, ban))
+            .collect();
         Self {
             ownership,
             claimed,
             muted,
             moderators,
+            bans,
             ..Self::default()
         }
     }
@@ -121,6 +129,48 @@ impl Authority {
         } else {
             self.muted.remove(&user)
         }
+    }
+
+    /// Keeps `ban.user` out until unbanned; a guest also by `ban.address`. A ban already there keeps
+    /// the address it had when this one knows none (the ban was decided on another instance).
+    ///
+    /// A loopback address is never banned: it is what every guest has behind a local proxy (an
+    /// ngrok agent) whose forwarded addresses the server does not trust, and banning it would
+    /// ban them all.
+    pub fn ban(&mut self, mut ban: Ban) {
+        self.claimed.remove(&ban.user.id);
+        if ban.user.account
+            || ban
+                .address
+                .is_some_and(|a| a.is_loopback() || a.is_unspecified())
+        {
+            ban.address = None;
+        }
+        let address = ban
+            .address
+            .or_else(|| self.bans.get(&ban.user.id).and_then(|old| old.address));
+        ban.address = address;
+        self.bans.insert(ban.user.id, ban);
+    }
+
+    /// Lifts `user`'s ban; `true` if there was one.
+    pub fn unban(&mut self, user: UserId) -> bool {
+        self.bans.remove(&user).is_some()
+    }
+
+    /// The banned identity `user` names, if it is banned.
+    pub fn ban_of(&self, user: UserId) -> Option<&Ban> {
+        self.bans.get(&user)
+    }
+
+    /// Whether someone arriving as `user` (signed in to it as an `account`, or a guest from
+    /// `address`) is kept out by a ban.
+    pub fn is_banned(&self, user: UserId, account: bool, address: Option<IpAddr>) -> bool {
+        self.bans.contains_key(&user)
+            || (!account
+                && address.is_some_and(|address| {
+                    self.bans.values().any(|ban| ban.address == Some(address))
+                }))
     }
 
     pub fn is_muted(&self, user: UserId) -> bool {
@@ -213,6 +263,51 @@ mod tests {
         assert_eq!(authority.kicked_until(ann.id, now), Some(until));
         assert_eq!(authority.kicked_until(ann.id, until), None);
         assert_eq!(authority.role_of(&ann), Role::Member);
+    }
+
+    #[test]
+    fn a_guest_ban_holds_for_the_identity_and_its_address_an_account_ban_for_the_account() {
+        let mut authority = Authority::default();
+        let address: IpAddr = "203.0.113.7".parse().unwrap();
+        let (eve, newcomer) = (guest(), guest());
+        authority.ban(Ban {
+            user: eve.clone(),
+            address: Some(address),
+        });
+        assert!(authority.is_banned(eve.id, false, None));
+        assert!(
+            authority.is_banned(newcomer.id, false, Some(address)),
+            "a new identity, same address"
+        );
+        assert!(!authority.is_banned(newcomer.id, false, "203.0.113.8".parse().ok()));
+        let account = UserId::random();
+        assert!(
+            !authority.is_banned(account, true, Some(address)),
+            "an account is banned by account"
+        );
+
+        authority.ban(Ban {
+            user: eve.clone(),
+            address: None,
+        });
+        assert_eq!(
+            authority.ban_of(eve.id).unwrap().address,
+            Some(address),
+            "kept"
+        );
+        assert!(authority.unban(eve.id));
+        assert!(!authority.is_banned(newcomer.id, false, Some(address)));
+        assert!(!authority.unban(eve.id));
+
+        let local: IpAddr = "127.0.0.1".parse().unwrap();
+        authority.ban(Ban {
+            user: eve.clone(),
+            address: Some(local),
+        });
+        assert!(
+            !authority.is_banned(newcomer.id, false, Some(local)),
+            "loopback is everyone"
+        );
     }
 
     #[test]

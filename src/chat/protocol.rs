@@ -131,6 +131,14 @@ pub enum ClientFrame {
     Unmute {
         user_id: UserId,
     },
+    /// Sends someone out and keeps them out until unbanned (moderators and owners).
+    Ban {
+        user_id: UserId,
+        reason: Option<String>,
+    },
+    Unban {
+        user_id: UserId,
+    },
     Lock {},
     Unlock {},
     /// Admits only signed-in members from now on, or guests again.
@@ -153,9 +161,11 @@ pub enum ClientFrame {
     },
 }
 
-const CLIENT_TYPES: [&str; 13] = [
+const CLIENT_TYPES: [&str; 15] = [
     "edit",
     "delete",
+    "ban",
+    "unban",
     "set_role",
     "message",
     "rename",

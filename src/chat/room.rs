@@ -4,6 +4,7 @@
 //! as typed [`RoomEvent`]s, or a [`Refusal`] that changed nothing. The lobby actor wraps it.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 
 use indexmap::IndexMap;
 use serde::Serialize;
@@ -13,9 +14,9 @@ use super::ids::{ConnId, ResumeSecret};
 use super::moderation::{Authority, Claim};
 use super::settings::RoomSettings;
 use crate::domain::{
-    AccountKey, ChatMessage, DisplayName, InstanceId, MessageLifetime, MessageRef, MessageText,
-    NameKey, Ownership, Role, RoomCode, RoomEvent, RoomRules, Rule, Sanction, Timestamp,
-    TokenDigest, User, UserId, MAX_NAME_CHARS,
+    AccountKey, Ban, ChatMessage, DisplayName, InstanceId, MessageLifetime, MessageRef,
+    MessageText, NameKey, Ownership, Role, RoomCode, RoomEvent, RoomRules, Rule, Sanction,
+    Timestamp, TokenDigest, User, UserId, MAX_NAME_CHARS,
 };
 
 /// The most messages a reconnecting client is replayed; beyond that its welcome says `truncated`.
@@ -57,15 +58,18 @@ struct Member {
     resume: ResumeSecret,
     /// When they joined here: presence settles a name two instances gave out apart by it.
     since: Timestamp,
+    /// Where their connection comes from, for a ban to cover.
+    address: Option<IpAddr>,
 }
 
 impl Member {
-    fn new(user: User, key: NameKey, resume: ResumeSecret, since: Timestamp) -> Self {
+    fn new(user: User, key: NameKey, resume: ResumeSecret, door: &Door<'_>) -> Self {
         Self {
             user,
             key,
             resume,
-            since,
+            since: door.now,
+            address: door.address,
         }
     }
 }
@@ -76,6 +80,7 @@ struct Door<'a> {
     since: Option<u64>,
     older: Stored<'a>,
     now: Timestamp,
+    address: Option<IpAddr>,
 }
 
 impl<'a> Door<'a> {
@@ -85,6 +90,7 @@ impl<'a> Door<'a> {
             since: arrival.since,
             older,
             now,
+            address: arrival.address,
         }
     }
 }
@@ -134,6 +140,8 @@ pub struct Arrival {
     /// Signed in: `fresh_id` and `name` are the account's, and `resume` is not looked at, since
     /// the session cookie is the identity.
     pub account: bool,
+    /// Where the connection comes from, which a guest's ban also covers.
+    pub address: Option<IpAddr>,
 }
 
 /// What a join did.
@@ -177,6 +185,10 @@ pub enum Refusal {
     NameLocked,
     #[error("you were sent out of this room; you may come back after {0}")]
     Kicked(Timestamp),
+    #[error("you are banned from this room")]
+    Banned,
+    #[error("nobody with that id is banned here")]
+    NotBanned,
     #[error("this room is locked: nobody new may join")]
     Locked,
     #[error("this room admits only signed-in members: sign in to join")]
@@ -193,6 +205,8 @@ pub enum Refusal {
     NoSuchMessage,
     #[error("only its author may edit a message")]
     NotYourMessage,
+    #[error("only its author, or a moderator who outranks them, may delete a message")]
+    NotYoursToDelete,
 }
 
 /// A room as the API describes it.
@@ -298,6 +312,10 @@ impl Room {
             return Err(Refusal::AccountsOnly);
         }
         let returning = self.returning(&arrival);
+        let id = returning.map_or(arrival.fresh_id, |user| user.id);
+        if self.authority.is_banned(id, false, arrival.address) {
+            return Err(Refusal::Banned);
+        }
         if let Some(until) = returning.and_then(|user| self.authority.kicked_until(user.id, now)) {
             return Err(Refusal::Kicked(until));
         }
@@ -324,7 +342,8 @@ impl Room {
                 User::guest(arrival.fresh_id, arrival.name),
             )
         });
-        Ok(self.enter(door, Member::new(user, key, resume, now), Vec::new()))
+        let member = Member::new(user, key, resume, &door);
+        Ok(self.enter(door, member, Vec::new()))
     }
 
     /// Admits a signed-in member: a further device of someone here already, or a newcomer for
@@ -341,6 +360,9 @@ impl Room {
             name: arrival.name,
             account: true,
         };
+        if self.authority.is_banned(user.id, true, None) {
+            return Err(Refusal::Banned);
+        }
         if let Some(until) = self.authority.kicked_until(user.id, now) {
             return Err(Refusal::Kicked(until));
         }
@@ -392,7 +414,7 @@ impl Room {
             self.been_here.shift_remove_index(0);
         }
         self.been_here.insert(user.id);
-        let member = Member::new(user, key, ResumeSecret::generate(), now);
+        let member = Member::new(user, key, ResumeSecret::generate(), &door);
         Ok(self.enter(door, member, renamed))
     }
 
@@ -450,6 +472,7 @@ impl Room {
             since,
             older,
             now,
+            ..
         } = door;
         let member = self.member(conn).expect("the member was just admitted");
         let cutoff = self.expiry_cutoff(now);
@@ -758,7 +781,7 @@ impl Room {
         let author = &self.history.get(seq).ok_or(Refusal::NoSuchMessage)?.from;
         let own = author.id == by.id;
         if !own && !self.role(&by).outranks(self.role(author)) {
-            return Err(Refusal::NotYourMessage);
+            return Err(Refusal::NotYoursToDelete);
         }
         let author = author.clone();
         self.history.delete(seq);
@@ -862,8 +885,9 @@ impl Room {
         }
     }
 
-    /// A moderator acts on `target`: sends them out until `until` (a kick), mutes or unmutes them.
-    /// Only someone who outranks the target may; a mute of the muted is no news (`Ok(None)`).
+    /// A moderator acts on `target`: sends them out until `until` (a kick) or for good (a ban),
+    /// mutes them, or lifts a mute or a ban. Only someone who outranks the target may; a mute of
+    /// the muted is no news (`Ok(None)`). Someone banned is gone: an unban finds them in the bans.
     pub fn moderate(
         &mut self,
         conn: ConnId,
@@ -873,7 +897,15 @@ impl Room {
         (now, until): (Timestamp, Timestamp),
     ) -> Result<Option<Sanctioned>, Refusal> {
         let by = self.member(conn).ok_or(Refusal::NotInRoom)?.user.clone();
-        let user = self.user(target).ok_or(Refusal::NotInRoom)?.clone();
+        let user = match sanction {
+            Sanction::Unban => self
+                .authority
+                .ban_of(target)
+                .ok_or(Refusal::NotBanned)?
+                .user
+                .clone(),
+            _ => self.user(target).ok_or(Refusal::NotInRoom)?.clone(),
+        };
         if !self
             .authority
             .role_of(&by)
@@ -882,7 +914,7 @@ impl Room {
             return Err(Refusal::Forbidden);
         }
         let news = match sanction {
-            Sanction::Kick => true,
+            Sanction::Kick | Sanction::Ban | Sanction::Unban => true,
             Sanction::Mute => !self.authority.is_muted(user.id),
             Sanction::Unmute => self.authority.is_muted(user.id),
         };
@@ -900,9 +932,36 @@ impl Room {
     }
 
     /// Applies a sanction, decided here or on another instance: the target's connections here
-    /// close, and their `left` follows.
+    /// close, and their `left` follows. A ban names the address it covers when the target was
+    /// connected here, for storage to keep.
     pub fn sanctioned(&mut self, event: RoomEvent, now: Timestamp) -> Sanctioned {
+        let mut banned = None;
         let (closed, left) = match &event {
+            RoomEvent::Moderated {
+                sanction: Sanction::Ban,
+                user,
+                ..
+            } => {
+                let address = self
+                    .conn_of(user.id)
+                    .and_then(|conn| self.members.get(&conn))
+                    .and_then(|member| member.address);
+                let ban = Ban {
+                    user: user.clone(),
+                    address,
+                };
+                self.authority.ban(ban);
+                banned = self.authority.ban_of(user.id).cloned();
+                self.send_out(user.id, now)
+            }
+            RoomEvent::Moderated {
+                sanction: Sanction::Unban,
+                user,
+                ..
+            } => {
+                self.authority.unban(user.id);
+                (Vec::new(), None)
+            }
             RoomEvent::Moderated {
                 sanction: Sanction::Kick,
                 user,
@@ -923,6 +982,7 @@ impl Room {
             event,
             closed,
             left,
+            banned,
         }
     }
 
@@ -1127,13 +1187,14 @@ pub struct Deletion {
     pub author: User,
 }
 
-/// A sanction applied: the event for everyone, the connections here to close, and the target's
-/// `left` if they were connected here.
+/// A sanction applied: the event for everyone, the connections here to close, the target's
+/// `left` if they were connected here, and for a ban, the ban as this room now holds it.
 #[derive(Debug)]
 pub struct Sanctioned {
     pub event: RoomEvent,
     pub closed: Vec<ConnId>,
     pub left: Option<RoomEvent>,
+    pub banned: Option<Ban>,
 }
 
 /// What happened when presence placed someone on another instance.
@@ -1218,6 +1279,7 @@ mod tests {
             known: None,
             fresh_id: UserId::random(),
             account: false,
+            address: None,
         }
     }
 
@@ -1811,6 +1873,81 @@ mod tests {
     }
 
     #[test]
+    fn a_banned_guest_stays_out_under_any_name_from_that_address_until_unbanned() {
+        let (mut room, token) = owned_room();
+        let (ann, _, _) = join(&mut room, "ann");
+        room.claim(ann, &token.digest(), false).unwrap();
+        let address: IpAddr = "198.51.100.4".parse().unwrap();
+        let from = |who: &str, address: IpAddr| Arrival {
+            address: Some(address),
+            ..arrival(ConnId::random(), who)
+        };
+        let eve_arrival = from("eve", address);
+        let eve_conn = eve_arrival.conn;
+        let eve = room
+            .join(eve_arrival, Stored::NOTHING, Timestamp::now())
+            .unwrap()
+            .welcome
+            .you
+            .clone();
+        let times = (Timestamp::now(), later(600));
+
+        let banned = room
+            .moderate(ann, eve.id, Sanction::Ban, None, times)
+            .unwrap()
+            .unwrap();
+        assert_eq!(banned.closed, [eve_conn]);
+        assert!(banned.left.is_some());
+        assert_eq!(banned.banned.unwrap().address, Some(address));
+        let again = room.join(from("eve2", address), Stored::NOTHING, Timestamp::now());
+        assert_eq!(again.err(), Some(Refusal::Banned));
+        let elsewhere = "198.51.100.5".parse().unwrap();
+        assert!(room
+            .join(from("dan", elsewhere), Stored::NOTHING, Timestamp::now())
+            .is_ok());
+        assert_eq!(
+            room.moderate(ann, UserId::random(), Sanction::Unban, None, times)
+                .unwrap_err(),
+            Refusal::NotBanned
+        );
+
+        let unbanned = room
+            .moderate(ann, eve.id, Sanction::Unban, None, times)
+            .unwrap()
+            .unwrap();
+        assert!(matches!(
+            unbanned.event,
+            RoomEvent::Moderated { sanction: Sanction::Unban, ref user, .. } if user.name.as_str() == "eve"
+        ));
+        assert!(room
+            .join(from("eve", address), Stored::NOTHING, Timestamp::now())
+            .is_ok());
+    }
+
+    #[test]
+    fn a_banned_account_stays_out_from_every_device() {
+        let (mut room, token) = owned_room();
+        let (ann, _, _) = join(&mut room, "ann");
+        room.claim(ann, &token.digest(), false).unwrap();
+        let (mia, mia_id) = (ConnId::random(), UserId::random());
+        room.join(
+            signed_in(mia, mia_id, "mia"),
+            Stored::NOTHING,
+            Timestamp::now(),
+        )
+        .unwrap();
+        let times = (Timestamp::now(), later(600));
+        room.moderate(ann, mia_id, Sanction::Ban, None, times)
+            .unwrap();
+        let back = room.join(
+            signed_in(ConnId::random(), mia_id, "mia"),
+            Stored::NOTHING,
+            Timestamp::now(),
+        );
+        assert_eq!(back.err(), Some(Refusal::Banned));
+    }
+
+    #[test]
     fn nobody_acts_on_an_equal_or_higher_rank_or_on_someone_absent() {
         let (mut room, token) = owned_room();
         let (ann, ann_id, _) = join(&mut room, "ann");
@@ -1944,11 +2081,11 @@ mod tests {
 
         assert_eq!(
             room.delete(cy, from_bob).unwrap_err(),
-            Refusal::NotYourMessage
+            Refusal::NotYoursToDelete
         );
         assert_eq!(
             room.delete(bob, from_ann).unwrap_err(),
-            Refusal::NotYourMessage
+            Refusal::NotYoursToDelete
         );
         assert_eq!(
             room.delete(bob, last + 1).unwrap_err(),

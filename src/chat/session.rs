@@ -230,6 +230,10 @@ impl Session {
                 self.sanction(Sanction::Mute, user_id, reason)?
             }
             ClientFrame::Unmute { user_id } => self.sanction(Sanction::Unmute, user_id, None)?,
+            ClientFrame::Ban { user_id, reason } => {
+                self.sanction(Sanction::Ban, user_id, reason)?
+            }
+            ClientFrame::Unban { user_id } => self.sanction(Sanction::Unban, user_id, None)?,
             ClientFrame::Lock {} => self.set_rule(Rule::Locked(true))?,
             ClientFrame::Unlock {} => self.set_rule(Rule::Locked(false))?,
             ClientFrame::AccountsOnly { on } => self.set_rule(Rule::AccountsOnly(on))?,
@@ -434,6 +438,7 @@ impl Actor for Session {
             resume: request.resume,
             since: request.since,
             account: request.signed_in.as_ref().map(|s| s.account.id),
+            address: self.client,
         };
         self.signed_in = request.signed_in;
         let (registry, room) = (self.registry.clone(), self.room.clone());

@@ -26,7 +26,7 @@ pub use instance_id::InstanceId;
 pub use lifetime::MessageLifetime;
 pub use message_text::{MessageRef, MessageText, MAX_MESSAGE_CHARS};
 pub use password::Password;
-pub use role::{Ownership, Role, RoomRules, Rule, Sanction};
+pub use role::{Ban, Ownership, Role, RoomRules, Rule, Sanction};
 pub use room_code::RoomCode;
 pub use room_event::RoomEvent;
 pub use session_token::{SessionToken, TokenDigest};

@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{TokenDigest, UserId};
+use std::net::IpAddr;
+
+use super::{TokenDigest, User, UserId};
 
 /// A member's rank. An action applies only to someone of lower rank.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -78,7 +80,17 @@ pub struct Ownership {
     pub muted: Vec<UserId>,
     /// Accounts the owner made moderators.
     pub moderators: Vec<UserId>,
+    /// People kept out for good, until unbanned.
+    pub bans: Vec<Ban>,
     pub rules: RoomRules,
+}
+
+/// Someone banned from a room: by account, or a guest by identity and, best effort, by the address
+/// they came from (shared by everyone behind the same NAT or proxy; a new address gets past it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ban {
+    pub user: User,
+    pub address: Option<IpAddr>,
 }
 
 /// What a moderator did to someone, as `moderated` tells everyone.
@@ -90,6 +102,9 @@ pub enum Sanction {
     /// Their messages are refused (`muted`) until unmuted.
     Mute,
     Unmute,
+    /// Sent out and kept out until unbanned, across restarts.
+    Ban,
+    Unban,
 }
 
 impl Sanction {
@@ -99,6 +114,8 @@ impl Sanction {
             Self::Kick => "kick",
             Self::Mute => "mute",
             Self::Unmute => "unmute",
+            Self::Ban => "ban",
+            Self::Unban => "unban",
         }
     }
 }

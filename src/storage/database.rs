@@ -217,6 +217,7 @@ impl Database {
         let claimed = self.owner_claims(code).await?;
         let muted = self.mutes(code).await?;
         let moderators = self.moderators(code).await?;
+        let bans = self.bans(code).await?;
         Ok(Some(StoredRoom {
             ownership: Ownership {
                 token: token.map(TokenDigest::from_stored),
@@ -224,6 +225,7 @@ impl Database {
                 claimed,
                 muted,
                 moderators,
+                bans,
                 rules: RoomRules {
                     locked: locked != 0,
                     accounts_only: accounts_only != 0,
@@ -566,6 +568,7 @@ impl Database {
             "DELETE FROM room_owner_claims WHERE room = $1",
             "DELETE FROM room_mutes WHERE room = $1",
             "DELETE FROM room_moderators WHERE room = $1",
+            "DELETE FROM room_bans WHERE room = $1",
             "DELETE FROM rooms WHERE code = $1",
         ] {
             sqlx::query(sql)

@@ -22,8 +22,8 @@ pub use moderation::{LogEntry, LoggedUser};
 pub use sequencer::Unnumbered;
 
 use crate::domain::{
-    Account, AccountKey, ChatMessage, MessageLifetime, MessageText, Ownership, RoomCode, RoomRules,
-    Timestamp, TokenDigest, UserId,
+    Account, AccountKey, Ban, ChatMessage, MessageLifetime, MessageText, Ownership, RoomCode,
+    RoomRules, Timestamp, TokenDigest, UserId,
 };
 use database::Database;
 use health::Health;
@@ -239,6 +239,14 @@ impl Storage {
         moderator: bool,
     ) -> Result<(), StorageError> {
         Ok(self.database.set_moderator(room, user, moderator).await?)
+    }
+
+    pub async fn ban(&self, room: &RoomCode, ban: &Ban) -> Result<(), StorageError> {
+        Ok(self.database.ban(room, ban).await?)
+    }
+
+    pub async fn unban(&self, room: &RoomCode, user: UserId) -> Result<(), StorageError> {
+        Ok(self.database.unban(room, user).await?)
     }
 
     pub async fn add_owner_claim(&self, room: &RoomCode, user: UserId) -> Result<(), StorageError> {

@@ -5,7 +5,7 @@ use serde::Serialize;
 use sqlx::Row;
 
 use super::database::Database;
-use crate::domain::{RoomCode, RoomRules, Timestamp, UserId};
+use crate::domain::{Ban, DisplayName, RoomCode, RoomRules, Timestamp, User, UserId};
 
 /// One line of a room's moderation log: who did what to whom, when, and why.
 #[derive(Debug, Clone, Serialize)]
@@ -86,6 +86,60 @@ impl Database {
     ) -> anyhow::Result<()> {
         self.set_listed("room_moderators", room, user, moderator)
             .await
+    }
+
+    /// Records a ban. A ban stored already keeps its address when this one has none: the instance
+    /// that decided it may not know the address, the one the target was connected to does.
+    pub async fn ban(&self, room: &RoomCode, ban: &Ban) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO room_bans (room, user_id, user_name, account, address) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (room, user_id) DO UPDATE \
+             SET address = COALESCE(excluded.address, room_bans.address)",
+        )
+        .bind(room.as_str())
+        .bind(ban.user.id.to_string())
+        .bind(ban.user.name.as_str())
+        .bind(i64::from(ban.user.account))
+        .bind(ban.address.map(|address| address.to_string()))
+        .execute(&self.pool)
+        .await
+        .context("failed to store a ban")?;
+        Ok(())
+    }
+
+    pub async fn unban(&self, room: &RoomCode, user: UserId) -> anyhow::Result<()> {
+        self.set_listed("room_bans", room, user, false).await
+    }
+
+    pub async fn bans(&self, room: &RoomCode) -> anyhow::Result<Vec<Ban>> {
+        let rows = sqlx::query(
+            "SELECT user_id, user_name, account, address FROM room_bans WHERE room = $1",
+        )
+        .bind(room.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .context("failed to read a room's bans")?;
+        rows.iter()
+            .map(|row| {
+                let id: String = row.try_get("user_id")?;
+                let name: String = row.try_get("user_name")?;
+                let account: i64 = row.try_get("account")?;
+                let address: Option<String> = row.try_get("address")?;
+                let id = uuid::Uuid::parse_str(&id).context("a banned user id is no UUID")?;
+                let name = DisplayName::parse(&name)
+                    .map_err(|_| anyhow::anyhow!("a banned user's stored name is invalid"))?;
+                let user = User {
+                    id: UserId::from_uuid(id),
+                    name,
+                    account: account != 0,
+                };
+                let address = address
+                    .map(|address| address.parse())
+                    .transpose()
+                    .context("a banned address is no IP address")?;
+                Ok(Ban { user, address })
+            })
+            .collect()
     }
 
     /// Puts `user` in (or with `false`, takes them out of) a per-room table of user ids.

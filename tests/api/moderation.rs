@@ -4,7 +4,7 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, spawn_app_on, Client, TestApp};
+use crate::helpers::{spawn_app, spawn_app_on, spawn_app_with, Client, TestApp};
 
 /// A new room: its code and its owner token.
 async fn owned_room(app: &TestApp) -> (String, String) {
@@ -500,4 +500,134 @@ async fn a_deleted_message_is_gone_everywhere_and_only_its_author_or_a_moderator
     .unwrap();
     let blank = |seq: u64| (seq as i64, String::new(), String::new());
     assert_eq!(tombstones, [blank(oops), blank(spam)]);
+}
+
+/// Joins as `query` from `address`, as a trusted proxy names it.
+async fn join_from(
+    app: &TestApp,
+    code: &str,
+    query: &str,
+    address: &str,
+) -> Result<Client, (u16, String)> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = app
+        .ws_url(&format!("/ws/{code}?{query}"))
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("x-forwarded-for", address.parse().unwrap());
+    crate::helpers::try_join_at(request).await
+}
+
+/// A banned guest is sent out and kept out as that identity and from that address, a banned
+/// account from every device, across a restart, until unbanned; a member cannot ban.
+#[actix_web::test]
+async fn a_ban_keeps_a_guest_and_an_account_out_across_a_restart_until_lifted() {
+    let app = spawn_app_with(&["--trust-proxy"]).await;
+    let (code, token) = owned_room(&app).await;
+    let bob_cookie = app.signed_up("bob").await;
+    let mut ann = owner(&app, &code, "ann", &token).await;
+    let mut eve = join_from(&app, &code, "name=eve", "203.0.113.9")
+        .await
+        .unwrap();
+    let bob = app.join_signed_in(&code, &bob_cookie).await;
+    let mut carol = join_from(&app, &code, "name=carol", "198.51.100.2")
+        .await
+        .unwrap();
+    carol
+        .send(json!({ "type": "ban", "user_id": eve.id() }))
+        .await;
+    assert_eq!(carol.expect("error").await["code"], "forbidden");
+
+    ann.send(json!({ "type": "ban", "user_id": eve.id(), "reason": "abuse" }))
+        .await;
+    let banned = loop {
+        let frame = eve.next().await;
+        if frame["type"] == "moderated" {
+            break frame;
+        }
+    };
+    assert_eq!(
+        (banned["action"].as_str(), banned["reason"].as_str()),
+        (Some("ban"), Some("abuse"))
+    );
+    let (close, reason) = eve.expect_close().await;
+    assert_eq!(
+        (close, reason.as_str()),
+        (4403, "ann banned you from the room")
+    );
+    ann.send(json!({ "type": "ban", "user_id": bob.id() }))
+        .await;
+    let (eve_id, eve_secret) = (eve.id().to_owned(), eve.resume_secret().to_owned());
+    let bob_id = bob.id().to_owned();
+    drop(bob);
+
+    let assert_out = |joined: Result<Client, (u16, String)>, what: &str| match joined {
+        Err((4403, reason)) => assert_eq!(reason, "you are banned from this room", "{what}"),
+        Err(other) => panic!("{what}: closed with {other:?}"),
+        Ok(_) => panic!("{what}: admitted"),
+    };
+    let as_eve = format!("name=eve&resume={eve_secret}");
+    assert_out(
+        join_from(&app, &code, &as_eve, "198.51.100.7").await,
+        "her identity",
+    );
+    assert_out(
+        join_from(&app, &code, "name=eve2", "203.0.113.9").await,
+        "her address",
+    );
+    assert_out(
+        app.try_join_signed_in(&code, "", &bob_cookie).await,
+        "the account",
+    );
+    assert!(join_from(&app, &code, "name=dan", "198.51.100.3")
+        .await
+        .is_ok());
+
+    drop((ann, carol));
+    let database = app.stop().await;
+    let app = spawn_app_on(database, &["--trust-proxy"]).await;
+    assert_out(
+        join_from(&app, &code, "name=eve3", "203.0.113.9").await,
+        "after a restart",
+    );
+    assert_out(
+        app.try_join_signed_in(&code, "", &bob_cookie).await,
+        "the account, after a restart",
+    );
+    let mut ann = owner(&app, &code, "ann", &token).await;
+    ann.send(json!({ "type": "unban", "user_id": eve_id }))
+        .await;
+    let lifted = ann.expect("moderated").await;
+    assert_eq!(
+        (lifted["action"].as_str(), lifted["user"]["name"].as_str()),
+        (Some("unban"), Some("eve"))
+    );
+    ann.send(json!({ "type": "unban", "user_id": eve_id }))
+        .await;
+    assert_eq!(
+        ann.expect("error").await["code"],
+        "bad_request",
+        "not banned now"
+    );
+    assert!(join_from(&app, &code, "name=eve", "203.0.113.9")
+        .await
+        .is_ok());
+    assert_out(
+        app.try_join_signed_in(&code, "", &bob_cookie).await,
+        "bob is still banned",
+    );
+    let log = moderation_log(&app, &code, &token, 5).await;
+    let actions: Vec<&str> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["claim_owner", "ban", "ban", "claim_owner", "unban"],
+        "bob: {bob_id}"
+    );
 }

@@ -23,14 +23,23 @@ async fn sign_up(cluster: &Cluster, on: usize, username: &str) -> String {
 }
 
 async fn join_signed_in(cluster: &Cluster, on: usize, code: &str, cookie: &str) -> Client {
+    try_join_signed_in(cluster, on, code, cookie)
+        .await
+        .expect("a signed-in join is admitted")
+}
+
+async fn try_join_signed_in(
+    cluster: &Cluster,
+    on: usize,
+    code: &str,
+    cookie: &str,
+) -> Result<Client, (u16, String)> {
     let ws = cluster.instance(on).url.replacen("http://", "ws://", 1);
     let mut request = format!("{ws}/ws/{code}").into_client_request().unwrap();
     request
         .headers_mut()
         .insert("cookie", cookie.parse().unwrap());
-    try_join_at(request)
-        .await
-        .expect("a signed-in join is admitted")
+    try_join_at(request).await
 }
 
 /// An account made on one instance signs in on another, and its name is reserved there too.
@@ -172,5 +181,37 @@ async fn a_deletion_on_one_instance_reaches_the_other() {
     for on in [0, 1] {
         let newcomer = cluster.join(on, &code, &format!("dave{on}")).await;
         assert_eq!(newcomer.welcome["history"], json!([]), "instance {on}");
+    }
+}
+
+/// The owner on one instance bans a guest and an account connected to the other: both are sent
+/// out there, and neither gets back in on either instance.
+#[tokio::test]
+#[ignore = "needs PostgreSQL and redis-server; run by .ci/run"]
+async fn a_ban_on_one_instance_keeps_people_out_of_both() {
+    let cluster = Cluster::start(2).await;
+    let (code, token) = owned_room(&cluster).await;
+    let bob_cookie = sign_up(&cluster, 1, "bob").await;
+    let mut ann = claim_owner(&cluster, 0, &code, "ann", &token).await;
+    let mut eve = cluster.join(1, &code, "eve").await;
+    let mut bob = join_signed_in(&cluster, 1, &code, &bob_cookie).await;
+    cluster
+        .wait_for_members(&code, &["ann", "eve", "bob"])
+        .await;
+
+    for target in [eve.id().to_owned(), bob.id().to_owned()] {
+        ann.send(json!({ "type": "ban", "user_id": target })).await;
+    }
+
+    assert_eq!(eve.expect_close().await.0, 4403);
+    assert_eq!(bob.expect_close().await.0, 4403);
+    let as_eve = format!("name=eve&resume={}", eve.resume_secret());
+    for on in [0, 1] {
+        let refused = cluster.try_join(on, &code, &as_eve).await.err();
+        assert_eq!(refused.map(|(close, _)| close), Some(4403), "eve on {on}");
+        let refused = try_join_signed_in(&cluster, on, &code, &bob_cookie)
+            .await
+            .err();
+        assert_eq!(refused.map(|(close, _)| close), Some(4403), "bob on {on}");
     }
 }

@@ -150,7 +150,7 @@ impl Lobby {
             Err(refusal) => {
                 let code = match refusal {
                     Refusal::RoomFull(_) => CloseCode::RoomFull,
-                    Refusal::Kicked(_) => CloseCode::Kicked,
+                    Refusal::Kicked(_) | Refusal::Banned => CloseCode::Kicked,
                     Refusal::Locked => CloseCode::Locked,
                     Refusal::AccountsOnly => CloseCode::SignedOut,
                     _ => CloseCode::NameTaken,
@@ -312,6 +312,7 @@ impl Handler<Join> for Lobby {
             known: None,
             fresh_id: join.account.unwrap_or_else(UserId::random),
             account: join.account.is_some(),
+            address: join.address,
         };
         let session = join.session;
         if let Some(presence) = self.presence.clone() {

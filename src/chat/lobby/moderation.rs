@@ -8,7 +8,7 @@ use crate::chat::ids::ConnId;
 use crate::chat::messages::{Act, Claim, Close, Delete, Edit, Moderate, ToSession};
 use crate::chat::protocol::{error_frame, CloseCode};
 use crate::chat::room::{Refusal, Sanctioned};
-use crate::domain::{ErrorCode, Invalid, Role, RoomEvent, Sanction, Timestamp, User};
+use crate::domain::{Ban, ErrorCode, Invalid, Role, RoomEvent, Sanction, Timestamp, User};
 use crate::storage::{LogEntry, LoggedUser, StorageError};
 
 impl Handler<Claim> for Lobby {
@@ -107,19 +107,27 @@ impl Handler<Moderate> for Lobby {
                             let reason = reason.as_ref().map(|r| r.as_str().to_owned());
                             self.log(by, sanction.as_str(), Some(user), reason, ctx);
                         }
-                        if sanction == Sanction::Kick {
-                            self.publish(sanctioned.event.clone());
-                            return self.send_out(sanctioned);
-                        }
                         let (storage, code) = (self.storage.clone(), self.room.code().clone());
-                        let muted = sanction == Sanction::Mute;
-                        let store = async move { storage.set_muted(&code, target, muted).await };
-                        self.store_then_publish(
-                            store,
-                            "cannot store a mute",
-                            sanctioned.event,
-                            ctx,
-                        );
+                        match sanction {
+                            Sanction::Kick | Sanction::Ban => {
+                                // Out at once, with the reason: the ban is stored meanwhile.
+                                self.store_ban(sanctioned.banned.clone(), ctx);
+                                self.publish(sanctioned.event.clone());
+                                self.send_out(sanctioned);
+                            }
+                            Sanction::Unban => {
+                                let store = async move { storage.unban(&code, target).await };
+                                let what = "cannot store an unban";
+                                self.store_then_publish(store, what, sanctioned.event, ctx);
+                            }
+                            Sanction::Mute | Sanction::Unmute => {
+                                let muted = sanction == Sanction::Mute;
+                                let store =
+                                    async move { storage.set_muted(&code, target, muted).await };
+                                let what = "cannot store a mute";
+                                self.store_then_publish(store, what, sanctioned.event, ctx);
+                            }
+                        }
                     }
                     Ok(None) => {}
                     Err(refusal) => self.refuse(conn, &refusal),
@@ -175,10 +183,16 @@ impl Handler<Moderate> for Lobby {
 
 impl Lobby {
     /// A moderation event from another instance of the room.
-    pub(super) fn receive_moderation(&mut self, event: RoomEvent) {
+    pub(super) fn receive_moderation(&mut self, event: RoomEvent, ctx: &mut Context<Self>) {
         match event {
             RoomEvent::Moderated { .. } => {
                 let sanctioned = self.room.sanctioned(event, Timestamp::now());
+                // The instance that decided a ban may not have known the address: this one did.
+                let learned = sanctioned
+                    .banned
+                    .clone()
+                    .filter(|ban| ban.address.is_some());
+                self.store_ban(learned, ctx);
                 self.fan_out(sanctioned.event.clone());
                 self.send_out(sanctioned);
             }
@@ -216,6 +230,11 @@ impl Lobby {
                 until: Some(until),
                 ..
             } => format!("{} sent you out of the room until {until}", by.name),
+            RoomEvent::Moderated {
+                sanction: Sanction::Ban,
+                by,
+                ..
+            } => format!("{} banned you from the room", by.name),
             _ => String::new(),
         };
         for conn in sanctioned.closed {
@@ -233,6 +252,23 @@ impl Lobby {
             self.publish(left);
         }
         self.note_if_empty();
+    }
+
+    /// Stores a ban in the background, if there is one to store.
+    fn store_ban(&mut self, ban: Option<Ban>, ctx: &mut Context<Self>) {
+        let Some(ban) = ban else {
+            return;
+        };
+        let (storage, code) = (self.storage.clone(), self.room.code().clone());
+        ctx.spawn(
+            async move { storage.ban(&code, &ban).await }
+                .into_actor(self)
+                .map(|stored, _, _| {
+                    if let Err(err) = stored {
+                        tracing::error!(error = %err, "cannot store a ban");
+                    }
+                }),
+        );
     }
 
     /// Publishes `event` once `store` has written it, holding the room's other events meanwhile:
@@ -257,7 +293,9 @@ impl Lobby {
     fn refuse(&mut self, conn: ConnId, refusal: &Refusal) {
         let code = match refusal {
             Refusal::Forbidden | Refusal::NotTheOwnerToken => ErrorCode::Forbidden,
-            Refusal::NotInRoom | Refusal::NoSuchMessage => ErrorCode::BadRequest,
+            Refusal::NotInRoom | Refusal::NoSuchMessage | Refusal::NotBanned => {
+                ErrorCode::BadRequest
+            }
             _ => ErrorCode::Forbidden,
         };
         let invalid = Invalid::new(code, refusal.to_string());

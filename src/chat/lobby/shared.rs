@@ -341,7 +341,7 @@ impl Lobby {
             | RoomEvent::RoleChanged { .. }
             | RoomEvent::RulesChanged { .. }
             | RoomEvent::Edited { .. }
-            | RoomEvent::Deleted { .. }) => self.receive_moderation(moderation),
+            | RoomEvent::Deleted { .. }) => self.receive_moderation(moderation, ctx),
         }
     }
 
