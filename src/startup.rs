@@ -11,7 +11,7 @@ use anyhow::Context;
 use governor::RateLimiter;
 use metrics_exporter_prometheus::PrometheusHandle;
 
-use crate::accounts::Accounts;
+use crate::accounts::{Accounts, Hasher};
 use crate::assets;
 use crate::broker::{Broker, RedisBroker};
 use crate::chat::connections::ConnectionLimit;
@@ -111,10 +111,20 @@ impl Application {
             None => Broker::local(),
         };
         let app_broker = web::Data::new(broker.clone());
-        let registry = Registry::new(config.room_settings(), storage.clone(), broker);
+        let hasher = Hasher::new()?;
+        let registry = Registry::new(
+            config.room_settings(),
+            storage.clone(),
+            broker,
+            hasher.clone(),
+        );
         let app_registry = web::Data::new(registry.clone());
         let app_storage = web::Data::new(storage.clone());
-        let accounts = Arc::new(Accounts::new(storage.clone(), config.session_lifetime)?);
+        let accounts = Arc::new(Accounts::new(
+            storage.clone(),
+            config.session_lifetime,
+            hasher,
+        ));
         let app_accounts = web::Data::from(Arc::clone(&accounts));
         let proxying = Proxying {
             trust_proxy: config.trust_proxy,

@@ -36,6 +36,10 @@ const el = {
   dialog: $("name-dialog"), nameForm: $("name-form"), nameInput: $("name-input"), nameError: $("name-error"),
   nameSubmit: $("name-submit"), nameTitle: $("name-dialog-title"),
   copyOwnerLink: $("copy-owner-link"), lock: $("lock"), accountsOnly: $("accounts-only"),
+  settings: $("room-settings"), passwordForm: $("password-form"), newPassword: $("new-room-password"),
+  passwordState: $("password-state"), removePassword: $("remove-password"),
+  passDialog: $("password-dialog"), passForm: $("pass-form"), roomPassword: $("room-password"),
+  roomPasswordError: $("room-password-error"),
 };
 const INVITE_BASE = document.body.dataset.inviteBase || location.origin;
 
@@ -57,6 +61,8 @@ const session = {
   /** "join" or "rename": what the name dialog is for. */
   naming: "join",
   renaming: false,
+  /** A pass into a room with a password, traded for it at /api/rooms/{code}/pass. */
+  pass: null,
 };
 const shown = new Set(); // ids of messages in the log, so a message never shows twice
 const pending = new Map(); // ref → { text, element, failed }
@@ -78,6 +84,7 @@ function connect() {
   const params = new URLSearchParams(USERNAME ? {} : { name: session.name });
   if (session.resume) params.set("resume", session.resume);
   if (session.lastSeq !== null) params.set("since", String(session.lastSeq));
+  if (session.pass) params.set("pass", session.pass);
   // Built from location, so the page works unchanged behind ngrok or any TLS proxy.
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   const socket = new WebSocket(`${scheme}//${location.host}/ws/${encodeURIComponent(CODE)}?${params}`);
@@ -114,6 +121,9 @@ function closed(event) {
     }
     case 4423:
       showBanner("This room is locked: nobody new may join.", { linkHome: true });
+      return;
+    case 4407:
+      askForPassword(session.pass ? "That pass has expired: enter the password again." : null);
       return;
     case 4401:
       showBanner(USERNAME ? "You were signed out, so you left the room." : "This room admits only signed-in members.", {
@@ -315,8 +325,15 @@ function onRoomUpdated(rules, announce) {
   if (announce && rules.accounts_only !== session.accountsOnly) {
     systemLine(rules.accounts_only ? "Only signed-in members may join now" : "Guests may join again");
   }
+  if (announce && rules.password !== session.password) {
+    systemLine(rules.password ? "Newcomers need the room's password now" : "The room has no password now");
+  }
   session.locked = rules.locked;
   session.accountsOnly = rules.accounts_only;
+  session.password = rules.password;
+  el.passwordState.textContent = rules.password
+    ? "Newcomers need the password; those inside stay." : "Anyone with the link may join.";
+  el.removePassword.hidden = !rules.password;
   el.lock.textContent = rules.locked ? "Unlock room" : "Lock room";
   el.lock.setAttribute("aria-pressed", String(rules.locked));
   el.accountsOnly.setAttribute("aria-pressed", String(rules.accounts_only));
@@ -636,8 +653,7 @@ function renderMembers() {
   });
   el.members.replaceChildren(...items);
   el.memberCount.textContent = `(${members.size})`;
-  el.lock.hidden = mine === "member";
-  el.accountsOnly.hidden = mine === "member";
+  el.settings.hidden = mine === "member";
 }
 
 /** A small button beside a member that sends `frame`; `label` names the member for screen readers. */
@@ -723,6 +739,54 @@ el.nameForm.addEventListener("submit", (event) => {
     connect();
   }
 });
+
+/** The room has a password: ask for it, trade it for a pass, and join with that. */
+function askForPassword(error = null) {
+  session.pass = null;
+  el.roomPassword.value = "";
+  showFieldError(el.roomPassword, el.roomPasswordError, error);
+  if (!el.passDialog.open) el.passDialog.showModal();
+  el.roomPassword.focus();
+}
+
+el.passForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  if (el.roomPassword.value === "") {
+    showFieldError(el.roomPassword, el.roomPasswordError, "Enter the room's password.");
+    return;
+  }
+  const response = await fetch(`/api/rooms/${encodeURIComponent(CODE)}/pass`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ password: el.roomPassword.value }),
+  });
+  const body = await response.json().catch(() => ({}));
+  if (response.ok) {
+    session.pass = body.pass;
+    el.roomPassword.value = "";
+    el.passDialog.close();
+    connect();
+    return;
+  }
+  const problem = response.status === 401 ? "That is not this room's password."
+    : body.error?.message ?? "The password could not be checked; try again.";
+  showFieldError(el.roomPassword, el.roomPasswordError, problem);
+});
+
+el.passDialog.addEventListener("cancel", (event) => event.preventDefault());
+
+el.passwordForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const password = el.newPassword.value;
+  if ([...password].length < 8) {
+    el.passwordState.textContent = "A room password has at least 8 characters.";
+    return;
+  }
+  send({ type: "set_password", password });
+  el.newPassword.value = "";
+});
+
+el.removePassword.addEventListener("click", () => send({ type: "set_password", password: null }));
 
 // Escape may cancel a rename, but joining needs a name: the dialog's own link leads home instead.
 el.dialog.addEventListener("cancel", (event) => {

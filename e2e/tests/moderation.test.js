@@ -138,6 +138,32 @@ test("the owner bans a guest, who cannot come back until the ban is lifted", asy
   await banned.getByRole("button", { name: "Lift bob's ban" }).click();
   await seeSystemLine(ann, "ann lifted bob's ban");
   await bob.reload();
-  await seeSystemLine(ann, "bob joined");
+  await ann.locator("#log .system", { hasText: "bob joined" }).nth(1).waitFor();
   for (const page of [ann, bob]) assertNoProblems(page);
+});
+
+test("a room with a password asks newcomers for it, and lets them in with it", async () => {
+  const ann = await openPage(env.browser);
+  await createViaHome(ann, env.server.url, "ann");
+  await seeSystemLine(ann, "You are the room's owner now");
+  const settings = ann.getByRole("region", { name: "Room settings" });
+  await settings.getByLabel("Room password").fill("open sesame");
+  await settings.getByRole("button", { name: "Set password" }).click();
+  await seeSystemLine(ann, "Newcomers need the room's password now");
+
+  const carol = await openPage(env.browser);
+  await carol.goto(ann.url());
+  await carol.getByRole("dialog").getByLabel("Your name").fill("carol");
+  await carol.getByRole("button", { name: "Join", exact: true }).click();
+  const prompt = carol.getByRole("dialog", { name: /has a password/ });
+  await prompt.getByLabel("Password").fill("open sesame?");
+  await prompt.getByRole("button", { name: "Join" }).click();
+  await prompt.getByText("That is not this room's password.").waitFor();
+  await prompt.getByLabel("Password").fill("open sesame");
+  await prompt.getByRole("button", { name: "Join" }).click();
+
+  await seeSystemLine(ann, "carol joined");
+  await say(carol, "I'm in");
+  await seeMessage(ann, "I'm in");
+  for (const page of [ann, carol]) assertNoProblems(page);
 });

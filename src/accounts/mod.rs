@@ -9,13 +9,14 @@ mod throttle;
 use std::net::IpAddr;
 use std::time::Duration;
 
+pub use hasher::Hasher;
 pub use throttle::Throttled;
 
 use crate::domain::{
-    Account, AccountKey, Password, SessionToken, Timestamp, TokenDigest, UserId, Username,
+    Account, AccountKey, Password, PasswordHash, RoomCode, SessionToken, Timestamp, TokenDigest,
+    UserId, Username, PASS_LIFETIME,
 };
 use crate::storage::{Storage, StorageError};
-use hasher::Hasher;
 use throttle::Throttle;
 
 /// Why an account request was refused.
@@ -26,6 +27,8 @@ pub enum AccountError {
     /// Unknown username and wrong password alike: telling them apart would list the accounts.
     #[error("wrong username or password")]
     BadCredentials,
+    #[error("that is not this room's password")]
+    WrongPassword,
     #[error("too many attempts; try again in {} s", .0 .0.as_secs().max(1))]
     Throttled(Throttled),
     #[error(transparent)]
@@ -55,13 +58,32 @@ pub struct Accounts {
 }
 
 impl Accounts {
-    pub fn new(storage: Storage, session_lifetime: Duration) -> anyhow::Result<Self> {
-        Ok(Self {
+    /// `hasher` is shared with the rooms, which hash their passwords with it: one bound on
+    /// hashes at once for the whole process.
+    pub fn new(storage: Storage, session_lifetime: Duration, hasher: Hasher) -> Self {
+        Self {
             storage,
-            hasher: Hasher::new()?,
+            hasher,
             throttle: Throttle::new(),
             session_lifetime,
-        })
+        }
+    }
+
+    /// Checks `password` against the room's `hash` and, if it is the one, hands out a pass into
+    /// the room good for [`PASS_LIFETIME`]. Throttled like sign-ins, by address and by room.
+    pub async fn room_pass(
+        &self,
+        room: &RoomCode,
+        hash: &PasswordHash,
+        password: Password,
+        from: Option<IpAddr>,
+    ) -> Result<String, AccountError> {
+        self.throttle.room_attempt(from, room)?;
+        let stored = Some(hash.as_str().to_owned());
+        if !self.hasher.verify(password, stored).await? {
+            return Err(AccountError::WrongPassword);
+        }
+        Ok(hash.issue_pass(room, Timestamp::now().later_by(PASS_LIFETIME)))
     }
 
     pub fn session_lifetime(&self) -> Duration {

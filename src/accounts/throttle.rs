@@ -10,7 +10,7 @@ use std::time::Duration;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use crate::domain::AccountKey;
+use crate::domain::{AccountKey, RoomCode};
 
 /// Password attempts from one address: 5 at once, then one every 12 s (5 a minute).
 const PER_ADDRESS_BURST: u32 = 5;
@@ -26,6 +26,8 @@ const REGISTER_PERIOD: Duration = Duration::from_secs(3);
 pub struct Throttle {
     attempts_by_address: DefaultKeyedRateLimiter<IpAddr>,
     attempts_by_account: DefaultKeyedRateLimiter<AccountKey>,
+    /// Attempts at one room's password from anywhere, as for one account's.
+    attempts_by_room: DefaultKeyedRateLimiter<RoomCode>,
     registrations: DefaultKeyedRateLimiter<IpAddr>,
 }
 
@@ -38,6 +40,7 @@ impl Throttle {
         Self {
             attempts_by_address: RateLimiter::keyed(quota(PER_ADDRESS_PERIOD, PER_ADDRESS_BURST)),
             attempts_by_account: RateLimiter::keyed(quota(PER_ACCOUNT_PERIOD, PER_ACCOUNT_BURST)),
+            attempts_by_room: RateLimiter::keyed(quota(PER_ACCOUNT_PERIOD, PER_ACCOUNT_BURST)),
             registrations: RateLimiter::keyed(quota(REGISTER_PERIOD, REGISTER_BURST)),
         }
     }
@@ -51,6 +54,15 @@ impl Throttle {
         check(self.attempts_by_account.check_key(account))
     }
 
+    /// Counts an attempt at `room`'s password from `address`: the address's bucket is the one its
+    /// sign-in attempts use, so guessing rooms buys no more guesses than guessing accounts.
+    pub fn room_attempt(&self, address: Option<IpAddr>, room: &RoomCode) -> Result<(), Throttled> {
+        if let Some(address) = address {
+            check(self.attempts_by_address.check_key(&address))?;
+        }
+        check(self.attempts_by_room.check_key(room))
+    }
+
     pub fn register(&self, address: Option<IpAddr>) -> Result<(), Throttled> {
         match address {
             Some(address) => check(self.registrations.check_key(&address)),
@@ -62,6 +74,7 @@ impl Throttle {
     pub fn forget_quiet(&self) {
         self.attempts_by_address.retain_recent();
         self.attempts_by_account.retain_recent();
+        self.attempts_by_room.retain_recent();
         self.registrations.retain_recent();
     }
 }

@@ -7,7 +7,8 @@ use super::ids::{ConnId, ResumeSecret};
 use super::protocol::CloseCode;
 use super::room::{Refusal, RoomInfo};
 use crate::domain::{
-    ChatMessage, DisplayName, MessageRef, MessageText, Role, Rule, Sanction, TokenDigest, UserId,
+    ChatMessage, DisplayName, MessageRef, MessageText, Password, Role, Rule, Sanction, TokenDigest,
+    UserId,
 };
 use crate::storage::{Keep, StorageError, Unnumbered};
 
@@ -27,6 +28,8 @@ pub struct Join {
     pub account: Option<UserId>,
     /// Where the connection comes from, which a guest's ban also covers.
     pub address: Option<std::net::IpAddr>,
+    /// A pass into a room with a password.
+    pub pass: Option<String>,
 }
 
 /// A member proves they own the room with its owner token (the token's digest).
@@ -78,6 +81,8 @@ pub enum Act {
         target: UserId,
         role: Role,
     },
+    /// A password newcomers need from now on, or with `None`, none.
+    SetPassword(Option<Password>),
 }
 
 /// The connection has closed.

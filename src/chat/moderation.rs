@@ -4,7 +4,9 @@
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
-use crate::domain::{Ban, Ownership, Role, RoomRules, Timestamp, TokenDigest, User, UserId};
+use crate::domain::{
+    Ban, Ownership, PasswordHash, Role, RoomCode, RoomRules, Timestamp, TokenDigest, User, UserId,
+};
 
 /// Kicked identities kept at most; past it the one whose block ends first goes, so a flood of
 /// kicks cannot grow the room without bound.
@@ -67,14 +69,37 @@ impl Authority {
     }
 
     pub fn rules(&self) -> RoomRules {
-        self.ownership.rules
+        RoomRules {
+            password: self.ownership.password.is_some(),
+            ..self.ownership.rules
+        }
     }
 
-    /// Sets the room's rules; `true` if that changed them.
+    /// Sets the room's rules (its password is set apart); `true` if that changed them.
     pub fn set_rules(&mut self, rules: RoomRules) -> bool {
+        let rules = RoomRules {
+            password: self.ownership.rules.password,
+            ..rules
+        };
         let changed = self.ownership.rules != rules;
         self.ownership.rules = rules;
         changed
+    }
+
+    /// Sets or (`None`) removes the room's password; `true` if that changed it.
+    pub fn set_password(&mut self, password: Option<PasswordHash>) -> bool {
+        let changed = self.ownership.password != password;
+        self.ownership.password = password;
+        changed
+    }
+
+    /// Whether a newcomer holding `pass` may come in: the room has no password, or the pass is
+    /// one its password issued and still good.
+    pub fn admits(&self, pass: Option<&str>, room: &RoomCode, now: Timestamp) -> bool {
+        match &self.ownership.password {
+            None => true,
+            Some(hash) => pass.is_some_and(|pass| hash.admits(pass, room, now)),
+        }
     }
 
     /// Checks `token` (its digest) against the room's owner token; a match makes `user` an owner.

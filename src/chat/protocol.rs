@@ -49,6 +49,8 @@ pub enum CloseCode {
     Kicked,
     /// The room is locked to newcomers.
     Locked,
+    /// The room has a password, and the join brought no good pass.
+    PasswordRequired,
     /// The session this connection was signed in with has ended (logout, password change,
     /// account deleted).
     SignedOut,
@@ -75,6 +77,7 @@ impl CloseCode {
             Self::SignedOut => 4401,
             Self::Kicked => 4403,
             Self::Locked => 4423,
+            Self::PasswordRequired => 4407,
         }
     }
 
@@ -94,6 +97,7 @@ impl CloseCode {
             | Self::NameTaken
             | Self::RoomFull
             | Self::Locked
+            | Self::PasswordRequired
             | Self::TooManyConnections => "other",
         }
     }
@@ -145,6 +149,10 @@ pub enum ClientFrame {
     AccountsOnly {
         on: bool,
     },
+    /// Newcomers need this password from now on; `null` removes it.
+    SetPassword {
+        password: Option<String>,
+    },
     /// The owner names a signed-in member moderator, or makes them a member again.
     SetRole {
         user_id: UserId,
@@ -161,8 +169,9 @@ pub enum ClientFrame {
     },
 }
 
-const CLIENT_TYPES: [&str; 15] = [
+const CLIENT_TYPES: [&str; 16] = [
     "edit",
+    "set_password",
     "delete",
     "ban",
     "unban",
@@ -344,7 +353,9 @@ pub fn event_frame(event: &RoomEvent) -> ByteString {
             until: *until,
         },
         RoomEvent::RoleChanged { user, role } => ServerFrame::Role { user, role: *role },
-        RoomEvent::RulesChanged { rules } => ServerFrame::RoomUpdated { rules: *rules },
+        RoomEvent::RulesChanged { rules } | RoomEvent::PasswordChanged { rules, .. } => {
+            ServerFrame::RoomUpdated { rules: *rules }
+        }
         RoomEvent::Edited {
             seq,
             text,

@@ -9,6 +9,7 @@ use super::lobby::{Lobby, Wiring};
 use super::messages::{Describe, ReadHistory, Shutdown};
 use super::room::{RoomInfo, RoomState};
 use super::settings::RoomSettings;
+use crate::accounts::Hasher;
 use crate::broker::Broker;
 use crate::domain::{
     AccountKey, ChatMessage, DisplayName, MessageLifetime, Ownership, RoomCode, Timestamp,
@@ -29,6 +30,7 @@ pub struct Registry {
     settings: Arc<RoomSettings>,
     storage: Storage,
     broker: Broker,
+    hasher: Hasher,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,12 +53,13 @@ pub enum ReachError {
 }
 
 impl Registry {
-    pub fn new(settings: RoomSettings, storage: Storage, broker: Broker) -> Self {
+    pub fn new(settings: RoomSettings, storage: Storage, broker: Broker, hasher: Hasher) -> Self {
         Self {
             rooms: Arc::default(),
             settings: Arc::new(settings),
             storage,
             broker,
+            hasher,
         }
     }
 
@@ -274,6 +277,7 @@ impl Registry {
             settings: Arc::clone(&self.settings),
             storage: self.storage.clone(),
             broker: self.broker.clone(),
+            hasher: self.hasher.clone(),
             // Run by the lobby as it stops: a request that looked it up just before gets a closed
             // mailbox and, through `ask` or `reach`, loads the room again.
             unload: Box::new(move || {

@@ -15,8 +15,8 @@ use super::moderation::{Authority, Claim};
 use super::settings::RoomSettings;
 use crate::domain::{
     AccountKey, Ban, ChatMessage, DisplayName, InstanceId, MessageLifetime, MessageRef,
-    MessageText, NameKey, Ownership, Role, RoomCode, RoomEvent, RoomRules, Rule, Sanction,
-    Timestamp, TokenDigest, User, UserId, MAX_NAME_CHARS,
+    MessageText, NameKey, Ownership, PasswordHash, Role, RoomCode, RoomEvent, RoomRules, Rule,
+    Sanction, Timestamp, TokenDigest, User, UserId, MAX_NAME_CHARS,
 };
 
 /// The most messages a reconnecting client is replayed; beyond that its welcome says `truncated`.
@@ -142,6 +142,8 @@ pub struct Arrival {
     pub account: bool,
     /// Where the connection comes from, which a guest's ban also covers.
     pub address: Option<IpAddr>,
+    /// A pass into a room with a password (from `POST /api/rooms/{code}/pass`).
+    pub pass: Option<String>,
 }
 
 /// What a join did.
@@ -189,6 +191,10 @@ pub enum Refusal {
     Banned,
     #[error("nobody with that id is banned here")]
     NotBanned,
+    #[error("this room has a password: get a pass with it to join")]
+    PasswordRequired,
+    #[error("that pass is not this room's, or it has expired: get a new one")]
+    PassRefused,
     #[error("this room is locked: nobody new may join")]
     Locked,
     #[error("this room admits only signed-in members: sign in to join")]
@@ -322,6 +328,9 @@ impl Room {
         if returning.is_none() && self.authority.rules().locked {
             return Err(Refusal::Locked);
         }
+        if returning.is_none() {
+            self.check_pass(arrival.pass.as_deref(), now)?;
+        }
         let name = returning.map_or(&arrival.name, |user| &user.name);
         // Someone connected elsewhere who moves here is no newcomer to the room's count.
         let moving = returning.is_some_and(|user| self.remote.contains_key(&user.id));
@@ -372,9 +381,12 @@ impl Room {
         }
         let moving = self.remote.contains_key(&user.id);
         let returning = moving || self.been_here.contains(&user.id);
-        if self.authority.rules().locked && !returning && self.authority.role_of(&user).is_member()
-        {
+        let newcomer = !returning && self.authority.role_of(&user).is_member();
+        if self.authority.rules().locked && newcomer {
             return Err(Refusal::Locked);
+        }
+        if newcomer {
+            self.check_pass(arrival.pass.as_deref(), now)?;
         }
         if !moving && self.member_count() >= self.max_members {
             return Err(Refusal::RoomFull(self.max_members));
@@ -416,6 +428,17 @@ impl Room {
         self.been_here.insert(user.id);
         let member = Member::new(user, key, ResumeSecret::generate(), &door);
         Ok(self.enter(door, member, renamed))
+    }
+
+    /// A newcomer to a room with a password needs a pass that its password issued.
+    fn check_pass(&self, pass: Option<&str>, now: Timestamp) -> Result<(), Refusal> {
+        if self.authority.admits(pass, &self.code, now) {
+            return Ok(());
+        }
+        Err(match pass {
+            None => Refusal::PasswordRequired,
+            Some(_) => Refusal::PassRefused,
+        })
     }
 
     /// A name for a guest who must give theirs up: `ann-guest`, else `ann-guest2`, … within the
@@ -1008,15 +1031,42 @@ impl Room {
 
     /// A moderator sets one of the room's rules; `None` when it already was so.
     pub fn set_rule(&mut self, conn: ConnId, rule: Rule) -> Result<Option<RoomEvent>, Refusal> {
-        let by = self.member(conn).ok_or(Refusal::NotInRoom)?;
-        if self.authority.role_of(&by.user).is_member() {
-            return Err(Refusal::Forbidden);
-        }
+        self.may_set_rules(conn)?;
         let rules = self.authority.rules().with(rule);
         Ok(self
             .authority
             .set_rules(rules)
             .then_some(RoomEvent::RulesChanged { rules }))
+    }
+
+    /// Whether the member on `conn` may set the room's rules and password: a moderator or owner.
+    pub fn may_set_rules(&self, conn: ConnId) -> Result<(), Refusal> {
+        let by = self.member(conn).ok_or(Refusal::NotInRoom)?;
+        if self.authority.role_of(&by.user).is_member() {
+            return Err(Refusal::Forbidden);
+        }
+        Ok(())
+    }
+
+    /// A moderator sets the room's password (its hash), or removes it; `None` when nothing
+    /// changed. Those inside stay: only newcomers need it.
+    pub fn set_password(
+        &mut self,
+        conn: ConnId,
+        password: Option<PasswordHash>,
+    ) -> Result<Option<RoomEvent>, Refusal> {
+        self.may_set_rules(conn)?;
+        Ok(self
+            .password_changed(password.clone())
+            .then(|| RoomEvent::PasswordChanged {
+                password,
+                rules: self.authority.rules(),
+            }))
+    }
+
+    /// The room's password changed elsewhere (shared mode); `true` if that is news here.
+    pub fn password_changed(&mut self, password: Option<PasswordHash>) -> bool {
+        self.authority.set_password(password)
     }
 
     /// The room's rules changed elsewhere (shared mode); `true` if that is news here.
@@ -1280,6 +1330,7 @@ mod tests {
             fresh_id: UserId::random(),
             account: false,
             address: None,
+            pass: None,
         }
     }
 
@@ -1925,6 +1976,45 @@ mod tests {
     }
 
     #[test]
+    fn a_password_keeps_newcomers_without_a_pass_out_and_lets_people_back_in() {
+        let (mut room, token) = owned_room();
+        let (ann, _, _) = join(&mut room, "ann");
+        let (bob, _, bob_secret) = join(&mut room, "bob");
+        room.claim(ann, &token.digest(), false).unwrap();
+        let hash = PasswordHash::from_stored("$argon2id$v=19$test".into());
+        assert_eq!(
+            room.set_password(bob, Some(hash.clone())).unwrap_err(),
+            Refusal::Forbidden
+        );
+        let set = room.set_password(ann, Some(hash.clone())).unwrap();
+        assert!(matches!(set, Some(RoomEvent::PasswordChanged { rules, .. }) if rules.password));
+        assert_eq!(room.set_password(ann, Some(hash.clone())).unwrap(), None);
+
+        let now = Timestamp::now();
+        let with = |pass: Option<String>| Arrival {
+            pass,
+            ..arrival(ConnId::random(), "carol")
+        };
+        let refused = room.join(with(None), Stored::NOTHING, now).err();
+        assert_eq!(refused, Some(Refusal::PasswordRequired));
+        let forged = room
+            .join(with(Some("1.00".into())), Stored::NOTHING, now)
+            .err();
+        assert_eq!(forged, Some(Refusal::PassRefused));
+        let pass = hash.issue_pass(
+            room.code(),
+            now.later_by(std::time::Duration::from_secs(60)),
+        );
+        assert!(room.join(with(Some(pass)), Stored::NOTHING, now).is_ok());
+        room.depart(bob, now);
+        let back = resuming(ConnId::random(), "bob", &bob_secret, None);
+        assert!(
+            room.join(back, Stored::NOTHING, now).is_ok(),
+            "no pass to come back"
+        );
+    }
+
+    #[test]
     fn a_banned_account_stays_out_from_every_device() {
         let (mut room, token) = owned_room();
         let (ann, _, _) = join(&mut room, "ann");
@@ -2188,7 +2278,8 @@ mod tests {
             Some(RoomEvent::RulesChanged {
                 rules: RoomRules {
                     locked: true,
-                    accounts_only: false
+                    accounts_only: false,
+                    password: false,
                 }
             })
         );

@@ -25,8 +25,8 @@ use super::registry::{ReachError, Registry};
 use super::settings::SessionSettings;
 use super::sign_ins::SignIns;
 use crate::domain::{
-    Account, DisplayName, ErrorCode, Invalid, MessageRef, MessageText, RoomCode, Rule, Sanction,
-    SessionToken, TokenDigest, UserId,
+    Account, DisplayName, ErrorCode, Invalid, MessageRef, MessageText, Password, RoomCode, Rule,
+    Sanction, SessionToken, TokenDigest, UserId,
 };
 use crate::instruments;
 
@@ -53,6 +53,8 @@ pub struct JoinRequest {
     pub since: Option<u64>,
     /// Signed in: `name` is the account's username.
     pub signed_in: Option<SignedInAs>,
+    /// A pass into a room with a password.
+    pub pass: Option<String>,
 }
 
 /// The account a connection is signed in as, and the session that signs it in: ending that
@@ -237,6 +239,12 @@ impl Session {
             ClientFrame::Lock {} => self.set_rule(Rule::Locked(true))?,
             ClientFrame::Unlock {} => self.set_rule(Rule::Locked(false))?,
             ClientFrame::AccountsOnly { on } => self.set_rule(Rule::AccountsOnly(on))?,
+            ClientFrame::SetPassword { password } => {
+                let password = password.map(Password::parse).transpose()?;
+                self.check_flood()?;
+                let act = Act::SetPassword(password);
+                self.lobby.do_send(Moderate { conn, act });
+            }
             ClientFrame::Edit { seq, text } => {
                 let text = MessageText::parse(&text)?;
                 self.check_flood()?;
@@ -439,6 +447,7 @@ impl Actor for Session {
             since: request.since,
             account: request.signed_in.as_ref().map(|s| s.account.id),
             address: self.client,
+            pass: request.pass,
         };
         self.signed_in = request.signed_in;
         let (registry, room) = (self.registry.clone(), self.room.clone());

@@ -37,6 +37,8 @@ pub enum ErrorCode {
     NameReserved,
     Forbidden,
     Muted,
+    WrongPassword,
+    NoPassword,
     Internal,
 }
 
@@ -75,6 +77,8 @@ impl ErrorCode {
             Self::NameReserved => "name_reserved",
             Self::Forbidden => "forbidden",
             Self::Muted => "muted",
+            Self::WrongPassword => "wrong_password",
+            Self::NoPassword => "no_password",
             Self::Internal => "internal",
         }
     }
@@ -119,6 +123,8 @@ mod tests {
             ErrorCode::NameReserved,
             ErrorCode::Forbidden,
             ErrorCode::Muted,
+            ErrorCode::WrongPassword,
+            ErrorCode::NoPassword,
             ErrorCode::Internal,
         ] {
             assert_eq!(

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use std::net::IpAddr;
 
-use super::{TokenDigest, User, UserId};
+use super::{PasswordHash, TokenDigest, User, UserId};
 
 /// A member's rank. An action applies only to someone of lower rank.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -33,6 +33,8 @@ pub struct RoomRules {
     pub locked: bool,
     /// Guests are refused (4401): only signed-in members may join.
     pub accounts_only: bool,
+    /// Newcomers need the room's password (a pass from `POST /api/rooms/{code}/pass`).
+    pub password: bool,
 }
 
 /// One of the room's rules, as a moderator sets it.
@@ -82,6 +84,8 @@ pub struct Ownership {
     pub moderators: Vec<UserId>,
     /// People kept out for good, until unbanned.
     pub bans: Vec<Ban>,
+    /// The hash of the password newcomers need, if the room has one.
+    pub password: Option<PasswordHash>,
     pub rules: RoomRules,
 }
 

@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ChatMessage, DisplayName, MessageText, Role, RoomRules, Sanction, Timestamp, User};
+use super::{
+    ChatMessage, DisplayName, MessageText, PasswordHash, Role, RoomRules, Sanction, Timestamp, User,
+};
 
 /// One thing that happened in a room that its members hear about. Encoded for the wire only at the
 /// edge that writes to sockets, so another consumer (a broker, a test, a moderation rule) reads it typed.
@@ -59,6 +61,12 @@ pub enum RoomEvent {
     },
     /// A moderator changed what the room asks of newcomers.
     RulesChanged {
+        rules: RoomRules,
+    },
+    /// A moderator set the room's password, or with `None` removed it. The hash travels between
+    /// instances, which check passes with it; clients hear only the rules.
+    PasswordChanged {
+        password: Option<PasswordHash>,
         rules: RoomRules,
     },
 }

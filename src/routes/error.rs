@@ -35,6 +35,10 @@ pub enum ApiError {
     BadCredentials,
     #[error("not signed in")]
     NotSignedIn,
+    #[error("that is not this room's password")]
+    WrongPassword,
+    #[error("this room has no password: join it as it is")]
+    NoPassword,
     #[error("only the room's owner may see this")]
     NotOwner,
     #[error("too many attempts; try again in {} s", retry_after_seconds(*.0))]
@@ -72,6 +76,7 @@ impl From<AccountError> for ApiError {
         match err {
             AccountError::UsernameTaken(name) => Self::UsernameTaken(name.to_string()),
             AccountError::BadCredentials => Self::BadCredentials,
+            AccountError::WrongPassword => Self::WrongPassword,
             AccountError::Throttled(throttled) => Self::Throttled(throttled.0),
             AccountError::Storage(err) => Self::Storage(err),
             AccountError::Unexpected(err) => Self::Unexpected(err),
@@ -127,6 +132,8 @@ impl ApiError {
             Self::UsernameTaken(_) => ErrorCode::UsernameTaken,
             Self::BadCredentials => ErrorCode::BadCredentials,
             Self::NotSignedIn => ErrorCode::NotSignedIn,
+            Self::WrongPassword => ErrorCode::WrongPassword,
+            Self::NoPassword => ErrorCode::NoPassword,
             Self::NotOwner => ErrorCode::Forbidden,
             Self::Throttled(_) => ErrorCode::RateLimited,
             Self::RateLimited => ErrorCode::RateLimited,
@@ -150,7 +157,10 @@ impl ResponseError for ApiError {
             }
             Self::ForbiddenOrigin | Self::CrossSite | Self::NotOwner => StatusCode::FORBIDDEN,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::BadCredentials | Self::NotSignedIn => StatusCode::UNAUTHORIZED,
+            Self::BadCredentials | Self::NotSignedIn | Self::WrongPassword => {
+                StatusCode::UNAUTHORIZED
+            }
+            Self::NoPassword => StatusCode::CONFLICT,
             Self::RateLimited | Self::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Storage(_) | Self::TryAgain | Self::RoomLimit(_) => {
                 StatusCode::SERVICE_UNAVAILABLE

@@ -70,7 +70,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
             .route("/{code}", web::get().to(rooms::describe))
             .route("/{code}/messages", web::get().to(rooms::messages))
             .route("/{code}/messages", web::post().to(rooms::post_message))
-            .route("/{code}/moderation", web::get().to(rooms::moderation_log)),
+            .route("/{code}/moderation", web::get().to(rooms::moderation_log))
+            .route("/{code}/pass", web::post().to(rooms::pass)),
     )
     .default_service(web::to(pages::not_found));
 }

@@ -14,7 +14,10 @@ use crate::accounts::Accounts;
 
 use crate::chat::messages::{ApiPost, ReadHistory};
 use crate::chat::registry::Registry;
-use crate::domain::{DisplayName, MessageLifetime, MessageText, Ownership, RoomCode, SessionToken};
+use crate::domain::{
+    DisplayName, MessageLifetime, MessageText, Ownership, Password, RoomCode, SessionToken,
+    PASS_LIFETIME,
+};
 use crate::storage::Keep;
 
 /// Per-address flood control for messages posted over the HTTP API.
@@ -158,6 +161,36 @@ pub async fn post_message(
         Some(posted) => Ok(HttpResponse::Created().json(posted?)),
         None => Err(ApiError::NoSuchRoom(code)),
     }
+}
+
+#[derive(Deserialize)]
+pub struct RoomPassword {
+    password: String,
+}
+
+/// `POST /api/rooms/{code}/pass` with `{password}`: 200 `{pass, expires_in_seconds}`, a pass to
+/// put in the upgrade's `?pass=`. The password itself never goes in a URL.
+#[tracing::instrument(skip_all, fields(room = %code))]
+pub async fn pass(
+    req: HttpRequest,
+    code: web::Path<String>,
+    body: web::Json<RoomPassword>,
+    registry: web::Data<Registry>,
+    proxying: web::Data<Proxying>,
+    accounts: web::Data<Accounts>,
+) -> Result<HttpResponse, ApiError> {
+    let code = RoomCode::parse(&code)?;
+    let password = Password::attempt(body.into_inner().password)?;
+    let ownership = registry
+        .ownership(&code)
+        .await?
+        .ok_or_else(|| ApiError::NoSuchRoom(code.clone()))?;
+    let hash = ownership.password.ok_or(ApiError::NoPassword)?;
+    let from = proxying.client(&req).address;
+    let pass = accounts.room_pass(&code, &hash, password, from).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(json!({ "pass": pass, "expires_in_seconds": PASS_LIFETIME.as_secs() })))
 }
 
 /// `GET /api/rooms/{code}/moderation`: the room's moderation log, for its owner only, who shows it

@@ -35,7 +35,12 @@ pub struct UpgradeParams {
     name: Option<String>,
     resume: Option<String>,
     since: Option<String>,
+    /// A pass into a room with a password: short-lived, and not the password, so it may sit in a URL.
+    pass: Option<String>,
 }
+
+/// Longer than any pass the server issues (13 digits, a dot, 64 hex digits).
+const MAX_PASS_CHARS: usize = 100;
 
 #[tracing::instrument(name = "ws_connect", skip_all, fields(room = %code))]
 pub async fn connect(
@@ -163,6 +168,16 @@ fn parse(
             })
         })
         .transpose()?;
+    if params
+        .pass
+        .as_ref()
+        .is_some_and(|pass| pass.len() > MAX_PASS_CHARS)
+    {
+        return Err(Invalid::new(
+            ErrorCode::BadRequest,
+            "that is no pass: it is far too long",
+        ));
+    }
     Ok(JoinRequest {
         room,
         client,
@@ -170,6 +185,7 @@ fn parse(
         resume: params.resume.map(ResumeSecret::parse).transpose()?,
         since,
         signed_in,
+        pass: params.pass,
     })
 }
 

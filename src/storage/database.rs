@@ -16,8 +16,8 @@ use uuid::Uuid;
 
 use super::writer::{Change, Changed};
 use crate::domain::{
-    ChatMessage, DisplayName, MessageLifetime, MessageRef, MessageText, Ownership, RoomCode,
-    RoomRules, Timestamp, TokenDigest, User, UserId,
+    ChatMessage, DisplayName, MessageLifetime, MessageRef, MessageText, Ownership, PasswordHash,
+    RoomCode, RoomRules, Timestamp, TokenDigest, User, UserId,
 };
 
 /// How long a query waits for a free connection before the attempt counts as a failure.
@@ -188,7 +188,7 @@ impl Database {
     pub async fn room(&self, code: &RoomCode) -> anyhow::Result<Option<StoredRoom>> {
         // The seq a room has reached: its numbering's record (shared mode) or its newest message.
         let sql = format!(
-            "SELECT created_at, expire_after_ms, owner_token_digest, owner_account, locked, accounts_only, \
+            "SELECT created_at, expire_after_ms, owner_token_digest, owner_account, locked, accounts_only, password_hash, \
              {}(last_seq, COALESCE((SELECT MAX(seq) FROM messages WHERE room = $1), 0)) AS last_seq \
              FROM rooms WHERE code = $2",
             self.dialect.greatest()
@@ -209,6 +209,7 @@ impl Database {
         let account: Option<String> = row.try_get("owner_account")?;
         let locked: i64 = row.try_get("locked")?;
         let accounts_only: i64 = row.try_get("accounts_only")?;
+        let password: Option<String> = row.try_get("password_hash")?;
         let account = account
             .map(|id| Uuid::parse_str(&id).map(UserId::from_uuid))
             .transpose()
@@ -226,9 +227,11 @@ impl Database {
                 muted,
                 moderators,
                 bans,
+                password: password.map(PasswordHash::from_stored),
                 rules: RoomRules {
                     locked: locked != 0,
                     accounts_only: accounts_only != 0,
+                    password: false,
                 },
             },
             created_at: Timestamp::from_millis(created_at)

@@ -22,8 +22,8 @@ pub use moderation::{LogEntry, LoggedUser};
 pub use sequencer::Unnumbered;
 
 use crate::domain::{
-    Account, AccountKey, Ban, ChatMessage, MessageLifetime, MessageText, Ownership, RoomCode,
-    RoomRules, Timestamp, TokenDigest, UserId,
+    Account, AccountKey, Ban, ChatMessage, MessageLifetime, MessageText, Ownership, PasswordHash,
+    RoomCode, RoomRules, Timestamp, TokenDigest, UserId,
 };
 use database::Database;
 use health::Health;
@@ -239,6 +239,14 @@ impl Storage {
         moderator: bool,
     ) -> Result<(), StorageError> {
         Ok(self.database.set_moderator(room, user, moderator).await?)
+    }
+
+    pub async fn set_password(
+        &self,
+        room: &RoomCode,
+        password: Option<&PasswordHash>,
+    ) -> Result<(), StorageError> {
+        Ok(self.database.set_password(room, password).await?)
     }
 
     pub async fn ban(&self, room: &RoomCode, ban: &Ban) -> Result<(), StorageError> {

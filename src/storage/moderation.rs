@@ -5,7 +5,7 @@ use serde::Serialize;
 use sqlx::Row;
 
 use super::database::Database;
-use crate::domain::{Ban, DisplayName, RoomCode, RoomRules, Timestamp, User, UserId};
+use crate::domain::{Ban, DisplayName, PasswordHash, RoomCode, RoomRules, Timestamp, User, UserId};
 
 /// One line of a room's moderation log: who did what to whom, when, and why.
 #[derive(Debug, Clone, Serialize)]
@@ -38,6 +38,20 @@ impl Database {
             .execute(&self.pool)
             .await
             .context("failed to store a room's rules")?;
+        Ok(())
+    }
+
+    pub async fn set_password(
+        &self,
+        room: &RoomCode,
+        password: Option<&PasswordHash>,
+    ) -> anyhow::Result<()> {
+        sqlx::query("UPDATE rooms SET password_hash = $1 WHERE code = $2")
+            .bind(password.map(|hash| hash.as_str().to_owned()))
+            .bind(room.as_str())
+            .execute(&self.pool)
+            .await
+            .context("failed to store a room's password")?;
         Ok(())
     }
 

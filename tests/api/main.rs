@@ -13,5 +13,6 @@ mod moderation;
 mod origin;
 mod proxy;
 mod resume;
+mod room_passwords;
 mod rooms_api;
 mod storage;

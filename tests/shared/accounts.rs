@@ -215,3 +215,34 @@ async fn a_ban_on_one_instance_keeps_people_out_of_both() {
         assert_eq!(refused.map(|(close, _)| close), Some(4403), "bob on {on}");
     }
 }
+
+/// A password set on one instance holds on the other: a newcomer there needs a pass, which either
+/// instance hands out.
+#[tokio::test]
+#[ignore = "needs PostgreSQL and redis-server; run by .ci/run"]
+async fn a_rooms_password_set_on_one_instance_holds_on_the_other() {
+    let cluster = Cluster::start(2).await;
+    let (code, token) = owned_room(&cluster).await;
+    let mut ann = claim_owner(&cluster, 0, &code, "ann", &token).await;
+    let mut bob = cluster.join(1, &code, "bob").await;
+    cluster.wait_for_members(&code, &["ann", "bob"]).await;
+
+    ann.send(json!({ "type": "set_password", "password": "open sesame" }))
+        .await;
+
+    assert_eq!(bob.expect("room_updated").await["password"], true);
+    let refused = cluster.try_join(1, &code, "name=carol").await.err();
+    assert_eq!(refused.map(|(close, _)| close), Some(4407));
+    let pass: Value = reqwest::Client::new()
+        .post(format!("{}/api/rooms/{code}/pass", cluster.instance(0).url))
+        .json(&json!({ "password": "open sesame" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let pass = pass["pass"].as_str().expect("a pass");
+    let query = format!("name=carol&pass={}", crate::helpers::urlencode(pass));
+    cluster.join_with(1, &code, &query).await;
+}

@@ -31,6 +31,7 @@ use super::ordering::Reorder;
 use super::protocol::{error_frame, welcome_frame, CloseCode};
 use super::room::{Arrival, Refusal, Room, RoomState, MAX_REPLAY};
 use super::settings::RoomSettings;
+use crate::accounts::Hasher;
 use crate::broker::{Broker, Channel, Delivery, Presence};
 use crate::domain::{
     ChatMessage, DisplayName, ErrorCode, Invalid, RoomCode, RoomEvent, Timestamp, User, UserId,
@@ -49,6 +50,8 @@ pub struct Wiring {
     pub settings: Arc<RoomSettings>,
     pub storage: Storage,
     pub broker: Broker,
+    /// Hashes a room password a moderator sets, off the lobby's thread.
+    pub hasher: Hasher,
     pub unload: Unload,
 }
 
@@ -63,6 +66,7 @@ pub struct Lobby {
     settings: Arc<RoomSettings>,
     unload: Option<Unload>,
     storage: Storage,
+    hasher: Hasher,
     /// Shared mode's presence of this room across instances; `None` in one process.
     presence: Option<Presence>,
     /// Shared mode: messages that arrived ahead of a hole in their seqs.
@@ -98,6 +102,7 @@ impl Lobby {
                 settings: wiring.settings,
                 unload: Some(wiring.unload),
                 storage: wiring.storage,
+                hasher: wiring.hasher,
                 received: metrics::counter!(instruments::MESSAGES_RECEIVED),
                 delivered: metrics::counter!(instruments::MESSAGES_DELIVERED),
             }
@@ -152,6 +157,7 @@ impl Lobby {
                     Refusal::RoomFull(_) => CloseCode::RoomFull,
                     Refusal::Kicked(_) | Refusal::Banned => CloseCode::Kicked,
                     Refusal::Locked => CloseCode::Locked,
+                    Refusal::PasswordRequired | Refusal::PassRefused => CloseCode::PasswordRequired,
                     Refusal::AccountsOnly => CloseCode::SignedOut,
                     _ => CloseCode::NameTaken,
                 };
@@ -313,6 +319,7 @@ impl Handler<Join> for Lobby {
             fresh_id: join.account.unwrap_or_else(UserId::random),
             account: join.account.is_some(),
             address: join.address,
+            pass: join.pass,
         };
         let session = join.session;
         if let Some(presence) = self.presence.clone() {

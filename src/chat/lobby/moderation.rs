@@ -8,7 +8,9 @@ use crate::chat::ids::ConnId;
 use crate::chat::messages::{Act, Claim, Close, Delete, Edit, Moderate, ToSession};
 use crate::chat::protocol::{error_frame, CloseCode};
 use crate::chat::room::{Refusal, Sanctioned};
-use crate::domain::{Ban, ErrorCode, Invalid, Role, RoomEvent, Sanction, Timestamp, User};
+use crate::domain::{
+    Ban, ErrorCode, Invalid, Password, PasswordHash, Role, RoomEvent, Sanction, Timestamp, User,
+};
 use crate::storage::{LogEntry, LoggedUser, StorageError};
 
 impl Handler<Claim> for Lobby {
@@ -135,11 +137,7 @@ impl Handler<Moderate> for Lobby {
             }
             Act::SetRole { target, role } => match self.room.set_role(conn, target, role) {
                 Ok(Some(event)) => {
-                    let by = self
-                        .room
-                        .local_members()
-                        .find(|m| m.conn == conn)
-                        .map(|m| m.user.clone());
+                    let by = self.member_user(conn);
                     if let (Some(by), RoomEvent::RoleChanged { user, .. }) = (&by, &event) {
                         let action = if role == Role::Moderator {
                             "make_moderator"
@@ -157,16 +155,13 @@ impl Handler<Moderate> for Lobby {
                 Ok(None) => {}
                 Err(refusal) => self.refuse(conn, &refusal),
             },
+            Act::SetPassword(password) => self.set_password(conn, password, ctx),
             Act::Rule(rule) => match self.room.set_rule(conn, rule) {
                 Ok(Some(event)) => {
                     let RoomEvent::RulesChanged { rules } = event else {
                         return;
                     };
-                    let by = self
-                        .room
-                        .local_members()
-                        .find(|m| m.conn == conn)
-                        .map(|m| m.user.clone());
+                    let by = self.member_user(conn);
                     if let Some(by) = by {
                         self.log(&by, rule.as_str(), None, None, ctx);
                     }
@@ -202,6 +197,11 @@ impl Lobby {
             }
             RoomEvent::RulesChanged { rules } => {
                 if self.room.rules_changed(rules) {
+                    self.fan_out(event);
+                }
+            }
+            RoomEvent::PasswordChanged { ref password, .. } => {
+                if self.room.password_changed(password.clone()) {
                     self.fan_out(event);
                 }
             }
@@ -252,6 +252,70 @@ impl Lobby {
             self.publish(left);
         }
         self.note_if_empty();
+    }
+
+    /// Sets or removes the room's password. A new one is hashed first, off this thread, by the
+    /// process's bounded hasher; the rank is checked before (no hash for a member) and again after.
+    fn set_password(&mut self, conn: ConnId, password: Option<Password>, ctx: &mut Context<Self>) {
+        if let Err(refusal) = self.room.may_set_rules(conn) {
+            return self.refuse(conn, &refusal);
+        }
+        let Some(password) = password else {
+            return self.apply_password(conn, None, ctx);
+        };
+        let hasher = self.hasher.clone();
+        let hash = async move { hasher.hash(password).await };
+        ctx.spawn(
+            hash.into_actor(self)
+                .map(move |hashed, lobby, ctx| match hashed {
+                    Ok(hash) => {
+                        lobby.apply_password(conn, Some(PasswordHash::from_stored(hash)), ctx)
+                    }
+                    Err(err) => {
+                        tracing::error!(error = %err, "cannot hash a room password");
+                        let invalid = Invalid::new(
+                            ErrorCode::Internal,
+                            "the password could not be set; try again",
+                        );
+                        lobby
+                            .fanout
+                            .tell(conn, ToSession::Frame(error_frame(&invalid, None)));
+                    }
+                }),
+        );
+    }
+
+    fn apply_password(
+        &mut self,
+        conn: ConnId,
+        password: Option<PasswordHash>,
+        ctx: &mut Context<Self>,
+    ) {
+        let action = if password.is_some() {
+            "set_password"
+        } else {
+            "remove_password"
+        };
+        match self.room.set_password(conn, password.clone()) {
+            Ok(Some(event)) => {
+                if let Some(by) = self.member_user(conn) {
+                    self.log(&by, action, None, None, ctx);
+                }
+                let (storage, code) = (self.storage.clone(), self.room.code().clone());
+                let store = async move { storage.set_password(&code, password.as_ref()).await };
+                self.store_then_publish(store, "cannot store a room's password", event, ctx);
+            }
+            Ok(None) => {}
+            Err(refusal) => self.refuse(conn, &refusal),
+        }
+    }
+
+    /// The member on `conn`, as the log names them.
+    fn member_user(&self, conn: ConnId) -> Option<User> {
+        self.room
+            .local_members()
+            .find(|m| m.conn == conn)
+            .map(|m| m.user.clone())
     }
 
     /// Stores a ban in the background, if there is one to store.

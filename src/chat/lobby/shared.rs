@@ -340,6 +340,7 @@ impl Lobby {
             moderation @ (RoomEvent::Moderated { .. }
             | RoomEvent::RoleChanged { .. }
             | RoomEvent::RulesChanged { .. }
+            | RoomEvent::PasswordChanged { .. }
             | RoomEvent::Edited { .. }
             | RoomEvent::Deleted { .. }) => self.receive_moderation(moderation, ctx),
         }
