@@ -276,7 +276,13 @@ function myRole() {
 }
 
 function onRole(frame) {
-  if (frame.user.id === session.me?.id) session.claiming = false;
+  const me = frame.user.id === session.me?.id;
+  if (me) session.claiming = false;
+  // The room was handed over: the owner token is void, and so is the link made with it.
+  if (me && frame.role !== "owner" && roles.get(frame.user.id) === "owner") {
+    forgetOwnerToken(CODE);
+    el.copyOwnerLink.hidden = true;
+  }
   if (frame.role === "member") roles.delete(frame.user.id);
   else roles.set(frame.user.id, frame.role);
   renderMembers();
@@ -647,6 +653,7 @@ function renderMembers() {
       const text = moderator ? "Remove moderator" : "Make moderator";
       item.append(" ", memberAction(text, `${text}: ${member.name}`,
         { type: "set_role", user_id: member.id, role: moderator ? "member" : "moderator" }));
+      item.append(" ", handOverButton(member));
     }
     item.classList.toggle("is-me", me);
     return item;
@@ -654,6 +661,21 @@ function renderMembers() {
   el.members.replaceChildren(...items);
   el.memberCount.textContent = `(${members.size})`;
   el.settings.hidden = mine === "member";
+}
+
+/** Gives the room away, which cannot be undone: the first press asks, the second does it. */
+function handOverButton(member) {
+  const button = smallButton("Give the room", `Give the room to ${member.name}`);
+  button.addEventListener("click", () => {
+    if (button.dataset.confirming) {
+      send({ type: "set_role", user_id: member.id, role: "owner" });
+      return;
+    }
+    button.dataset.confirming = "yes";
+    button.textContent = `Yes, make ${member.name} the owner`;
+    button.setAttribute("aria-label", `Confirm: make ${member.name} the owner; you become a moderator`);
+  });
+  return button;
 }
 
 /** A small button beside a member that sends `frame`; `label` names the member for screen readers. */

@@ -130,6 +130,15 @@ impl Authority {
         }
     }
 
+    /// Hands the room to `account`: it owns the room from now on, and the owner token, with every
+    /// claim made with it, is void, so the one who handed it over cannot take it back with it.
+    pub fn hand_over(&mut self, account: UserId) {
+        self.ownership.account = Some(account);
+        self.ownership.token = None;
+        self.claimed.clear();
+        self.moderators.remove(&account);
+    }
+
     /// `user` was made owner on another instance, which checked the token.
     pub fn note_owner(&mut self, user: UserId) {
         self.claimed.insert(user);

@@ -353,6 +353,10 @@ pub fn event_frame(event: &RoomEvent) -> ByteString {
             until: *until,
         },
         RoomEvent::RoleChanged { user, role } => ServerFrame::Role { user, role: *role },
+        RoomEvent::OwnerChanged { to } => ServerFrame::Role {
+            user: to,
+            role: Role::Owner,
+        },
         RoomEvent::RulesChanged { rules } | RoomEvent::PasswordChanged { rules, .. } => {
             ServerFrame::RoomUpdated { rules: *rules }
         }

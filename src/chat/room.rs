@@ -870,7 +870,6 @@ impl Room {
     }
 
     /// The owner names a signed-in member moderator, or makes a moderator a member again.
-    /// Handing over ownership is not offered yet: `Owner` is refused.
     pub fn set_role(
         &mut self,
         conn: ConnId,
@@ -892,6 +891,42 @@ impl Room {
             .authority
             .set_moderator(user.id, role == Role::Moderator);
         Ok(changed.then_some(RoomEvent::RoleChanged { user, role }))
+    }
+
+    /// The owner hands the room to another signed-in member, and becomes a moderator (signed in)
+    /// or a member (a guest owner). Events in order: the new owner's, then the old one's rank.
+    pub fn hand_over(&mut self, conn: ConnId, target: UserId) -> Result<HandOver, Refusal> {
+        let by = self.member(conn).ok_or(Refusal::NotInRoom)?.user.clone();
+        if self.authority.role_of(&by) != Role::Owner || by.id == target {
+            return Err(Refusal::Forbidden);
+        }
+        let to = self.user(target).ok_or(Refusal::NotInRoom)?.clone();
+        if !to.account {
+            return Err(Refusal::GuestsCannotModerate);
+        }
+        self.authority.hand_over(to.id);
+        let from_role = if by.account {
+            self.authority.set_moderator(by.id, true);
+            Role::Moderator
+        } else {
+            Role::Member
+        };
+        Ok(HandOver {
+            events: [
+                RoomEvent::OwnerChanged { to: to.clone() },
+                RoomEvent::RoleChanged {
+                    user: by.clone(),
+                    role: from_role,
+                },
+            ],
+            to,
+            from: by,
+        })
+    }
+
+    /// The room was handed over on another instance (shared mode).
+    pub fn owner_changed(&mut self, to: &User) {
+        self.authority.hand_over(to.id);
     }
 
     /// Someone's rank changed elsewhere (shared mode): an owner proved the token, or the owner
@@ -1227,6 +1262,14 @@ impl Room {
 pub struct Claimed {
     pub event: Option<RoomEvent>,
     pub bound: Option<UserId>,
+}
+
+/// A room handed over: the events for everyone, in order, and who gave it to whom.
+#[derive(Debug)]
+pub struct HandOver {
+    pub events: [RoomEvent; 2],
+    pub to: User,
+    pub from: User,
 }
 
 /// A deletion made: the event for everyone, who deleted, and whose message it was.
@@ -2011,6 +2054,46 @@ mod tests {
         assert!(
             room.join(back, Stored::NOTHING, now).is_ok(),
             "no pass to come back"
+        );
+    }
+
+    #[test]
+    fn the_owner_hands_the_room_to_an_account_and_keeps_no_way_back() {
+        let (mut room, token) = owned_room();
+        let (ann, _, _) = join(&mut room, "ann");
+        let (guest, guest_id, _) = join(&mut room, "bob");
+        let (mia, mia_id) = (ConnId::random(), UserId::random());
+        room.join(
+            signed_in(mia, mia_id, "mia"),
+            Stored::NOTHING,
+            Timestamp::now(),
+        )
+        .unwrap();
+        room.claim(ann, &token.digest(), false).unwrap();
+        assert_eq!(
+            room.hand_over(ann, guest_id).unwrap_err(),
+            Refusal::GuestsCannotModerate
+        );
+        assert_eq!(
+            room.hand_over(guest, mia_id).unwrap_err(),
+            Refusal::Forbidden
+        );
+
+        let handed = room.hand_over(ann, mia_id).unwrap();
+
+        assert!(matches!(&handed.events[0], RoomEvent::OwnerChanged { to } if to.id == mia_id));
+        assert!(matches!(
+            &handed.events[1],
+            RoomEvent::RoleChanged {
+                role: Role::Member,
+                ..
+            }
+        ));
+        let ranked = room.ranked();
+        assert_eq!(ranked, [(mia_id, Role::Owner)], "ann was a guest owner");
+        assert_eq!(
+            room.claim(ann, &token.digest(), false).unwrap_err(),
+            Refusal::NotTheOwnerToken
         );
     }
 

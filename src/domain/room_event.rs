@@ -48,6 +48,11 @@ pub enum RoomEvent {
         user: User,
         role: Role,
     },
+    /// The owner handed the room to another account: `to` owns it from now on, the owner token
+    /// and every claim made with it are void. Members hear it as `to`'s new `role`.
+    OwnerChanged {
+        to: User,
+    },
     /// The author of message `seq` changed its text.
     Edited {
         seq: u64,

@@ -249,6 +249,15 @@ impl Storage {
         Ok(self.database.set_password(room, password).await?)
     }
 
+    pub async fn hand_over(
+        &self,
+        room: &RoomCode,
+        to: UserId,
+        previous: Option<UserId>,
+    ) -> Result<(), StorageError> {
+        Ok(self.database.hand_over(room, to, previous).await?)
+    }
+
     pub async fn ban(&self, room: &RoomCode, ban: &Ban) -> Result<(), StorageError> {
         Ok(self.database.ban(room, ban).await?)
     }

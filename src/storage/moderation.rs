@@ -55,6 +55,55 @@ impl Database {
         Ok(())
     }
 
+    /// Makes `to` the room's owning account, voids the owner token and its claims, and makes the
+    /// account that handed it over, if any, a moderator: one transaction, so no instance loads
+    /// half of it.
+    pub async fn hand_over(
+        &self,
+        room: &RoomCode,
+        to: UserId,
+        previous: Option<UserId>,
+    ) -> anyhow::Result<()> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .context("cannot start a transaction")?;
+        sqlx::query(
+            "UPDATE rooms SET owner_account = $1, owner_token_digest = NULL WHERE code = $2",
+        )
+        .bind(to.to_string())
+        .bind(room.as_str())
+        .execute(&mut *tx)
+        .await
+        .context("failed to store a room's new owner")?;
+        sqlx::query("DELETE FROM room_owner_claims WHERE room = $1")
+            .bind(room.as_str())
+            .execute(&mut *tx)
+            .await
+            .context("failed to void a room's owner claims")?;
+        sqlx::query("DELETE FROM room_moderators WHERE room = $1 AND user_id = $2")
+            .bind(room.as_str())
+            .bind(to.to_string())
+            .execute(&mut *tx)
+            .await
+            .context("failed to update room_moderators")?;
+        if let Some(previous) = previous {
+            sqlx::query(
+                "INSERT INTO room_moderators (room, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            )
+            .bind(room.as_str())
+            .bind(previous.to_string())
+            .execute(&mut *tx)
+            .await
+            .context("failed to update room_moderators")?;
+        }
+        tx.commit()
+            .await
+            .context("cannot commit a room's new owner")?;
+        Ok(())
+    }
+
     pub async fn set_owner_account(&self, room: &RoomCode, account: UserId) -> anyhow::Result<()> {
         sqlx::query("UPDATE rooms SET owner_account = $1 WHERE code = $2")
             .bind(account.to_string())

@@ -631,3 +631,65 @@ async fn a_ban_keeps_a_guest_and_an_account_out_across_a_restart_until_lifted() 
         "bob: {bob_id}"
     );
 }
+
+/// The owner hands the room to another account: everyone hears both new ranks, the old owner
+/// becomes a moderator, the owner token stops working, and all of it survives a restart. A guest
+/// cannot be given the room.
+#[actix_web::test]
+async fn the_owner_hands_the_room_to_another_account_and_the_token_dies_with_it() {
+    let app = spawn_app().await;
+    let (code, token) = owned_room(&app).await;
+    let ann_cookie = app.signed_up("ann").await;
+    let bob_cookie = app.signed_up("bob").await;
+    let mut ann = app.join_signed_in(&code, &ann_cookie).await;
+    ann.send(json!({ "type": "claim", "owner_token": token }))
+        .await;
+    ann.expect("role").await;
+    let mut bob = app.join_signed_in(&code, &bob_cookie).await;
+    let carol = app.join(&code, "carol").await;
+    ann.expect("joined").await;
+    ann.expect("joined").await;
+    ann.send(json!({ "type": "set_role", "user_id": carol.id(), "role": "owner" }))
+        .await;
+    assert_eq!(ann.expect("error").await["code"], "forbidden", "a guest");
+
+    ann.send(json!({ "type": "set_role", "user_id": bob.id(), "role": "owner" }))
+        .await;
+
+    while bob.next().await["type"] != "role" {}
+    let demoted = bob.expect("role").await;
+    assert_eq!(
+        (demoted["user"]["name"].as_str(), demoted["role"].as_str()),
+        (Some("ann"), Some("moderator"))
+    );
+    ann.send(json!({ "type": "kick", "user_id": bob.id() }))
+        .await;
+    assert_eq!(ann.expect("role").await["role"], "owner");
+    assert_eq!(ann.expect("role").await["role"], "moderator");
+    assert_eq!(ann.expect("error").await["code"], "forbidden");
+    ann.send(json!({ "type": "claim", "owner_token": token }))
+        .await;
+    assert_eq!(
+        ann.expect("error").await["code"],
+        "forbidden",
+        "the token is void"
+    );
+    let bearer = format!("Bearer {token}");
+    let path = format!("/api/rooms/{code}/moderation");
+    let with_token = app
+        .account_call(Method::GET, &path, None, &[("authorization", &bearer)])
+        .await;
+    assert_eq!(with_token.status(), 403, "the old token reads no log");
+    let as_bob = app
+        .account_call(Method::GET, &path, None, &[("cookie", &bob_cookie)])
+        .await;
+    assert_eq!(as_bob.status(), 200);
+
+    drop((ann, bob, carol));
+    let database = app.stop().await;
+    let app = spawn_app_on(database, &[]).await;
+    let bob = app.join_signed_in(&code, &bob_cookie).await;
+    assert_eq!(bob.welcome["you"]["role"], "owner");
+    let ann = app.join_signed_in(&code, &ann_cookie).await;
+    assert_eq!(ann.welcome["you"]["role"], "moderator");
+}

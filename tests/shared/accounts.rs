@@ -246,3 +246,37 @@ async fn a_rooms_password_set_on_one_instance_holds_on_the_other() {
     let query = format!("name=carol&pass={}", crate::helpers::urlencode(pass));
     cluster.join_with(1, &code, &query).await;
 }
+
+/// The owner on one instance hands the room to an account on the other, whose new rank that
+/// instance honours at once.
+#[tokio::test]
+#[ignore = "needs PostgreSQL and redis-server; run by .ci/run"]
+async fn a_room_handed_over_on_one_instance_has_its_new_owner_on_the_other() {
+    let cluster = Cluster::start(2).await;
+    let (code, token) = owned_room(&cluster).await;
+    let ann_cookie = sign_up(&cluster, 0, "ann").await;
+    let bob_cookie = sign_up(&cluster, 1, "bob").await;
+    let mut ann = join_signed_in(&cluster, 0, &code, &ann_cookie).await;
+    ann.send(json!({ "type": "claim", "owner_token": token }))
+        .await;
+    ann.expect("role").await;
+    let mut bob = join_signed_in(&cluster, 1, &code, &bob_cookie).await;
+    cluster.wait_for_members(&code, &["ann", "bob"]).await;
+
+    ann.send(json!({ "type": "set_role", "user_id": bob.id(), "role": "owner" }))
+        .await;
+
+    while bob.next().await["type"] != "role" {}
+    assert_eq!(
+        bob.expect("role").await["role"],
+        "moderator",
+        "ann's new rank"
+    );
+    bob.send(json!({ "type": "kick", "user_id": ann.id() }))
+        .await;
+    assert_eq!(
+        ann.expect_close().await.0,
+        4403,
+        "the new owner outranks ann"
+    );
+}

@@ -10,6 +10,7 @@ use crate::chat::protocol::{error_frame, CloseCode};
 use crate::chat::room::{Refusal, Sanctioned};
 use crate::domain::{
     Ban, ErrorCode, Invalid, Password, PasswordHash, Role, RoomEvent, Sanction, Timestamp, User,
+    UserId,
 };
 use crate::storage::{LogEntry, LoggedUser, StorageError};
 
@@ -36,7 +37,7 @@ impl Handler<Claim> for Lobby {
                 None => Ok(()),
             }
         };
-        self.store_then_publish(store, "cannot store a room's owner", event, ctx);
+        self.store_then_publish(store, "cannot store a room's owner", [event], ctx);
     }
 }
 
@@ -120,14 +121,14 @@ impl Handler<Moderate> for Lobby {
                             Sanction::Unban => {
                                 let store = async move { storage.unban(&code, target).await };
                                 let what = "cannot store an unban";
-                                self.store_then_publish(store, what, sanctioned.event, ctx);
+                                self.store_then_publish(store, what, [sanctioned.event], ctx);
                             }
                             Sanction::Mute | Sanction::Unmute => {
                                 let muted = sanction == Sanction::Mute;
                                 let store =
                                     async move { storage.set_muted(&code, target, muted).await };
                                 let what = "cannot store a mute";
-                                self.store_then_publish(store, what, sanctioned.event, ctx);
+                                self.store_then_publish(store, what, [sanctioned.event], ctx);
                             }
                         }
                     }
@@ -135,6 +136,10 @@ impl Handler<Moderate> for Lobby {
                     Err(refusal) => self.refuse(conn, &refusal),
                 }
             }
+            Act::SetRole {
+                target,
+                role: Role::Owner,
+            } => self.hand_over(conn, target, ctx),
             Act::SetRole { target, role } => match self.room.set_role(conn, target, role) {
                 Ok(Some(event)) => {
                     let by = self.member_user(conn);
@@ -150,7 +155,7 @@ impl Handler<Moderate> for Lobby {
                     let moderator = role == Role::Moderator;
                     let store =
                         async move { storage.set_moderator(&code, target, moderator).await };
-                    self.store_then_publish(store, "cannot store a moderator", event, ctx);
+                    self.store_then_publish(store, "cannot store a moderator", [event], ctx);
                 }
                 Ok(None) => {}
                 Err(refusal) => self.refuse(conn, &refusal),
@@ -167,7 +172,7 @@ impl Handler<Moderate> for Lobby {
                     }
                     let (storage, code) = (self.storage.clone(), self.room.code().clone());
                     let store = async move { storage.set_rules(&code, rules).await };
-                    self.store_then_publish(store, "cannot store a room's rules", event, ctx);
+                    self.store_then_publish(store, "cannot store a room's rules", [event], ctx);
                 }
                 Ok(None) => {}
                 Err(refusal) => self.refuse(conn, &refusal),
@@ -190,6 +195,10 @@ impl Lobby {
                 self.store_ban(learned, ctx);
                 self.fan_out(sanctioned.event.clone());
                 self.send_out(sanctioned);
+            }
+            RoomEvent::OwnerChanged { ref to } => {
+                self.room.owner_changed(to);
+                self.fan_out(event);
             }
             RoomEvent::RoleChanged { ref user, role } => {
                 self.room.role_changed(user, role);
@@ -303,11 +312,25 @@ impl Lobby {
                 }
                 let (storage, code) = (self.storage.clone(), self.room.code().clone());
                 let store = async move { storage.set_password(&code, password.as_ref()).await };
-                self.store_then_publish(store, "cannot store a room's password", event, ctx);
+                self.store_then_publish(store, "cannot store a room's password", [event], ctx);
             }
             Ok(None) => {}
             Err(refusal) => self.refuse(conn, &refusal),
         }
+    }
+
+    /// The owner gives the room to another account, for good: stored (the token voided) before
+    /// anyone hears of it, so every instance that loads the room later agrees.
+    fn hand_over(&mut self, conn: ConnId, target: UserId, ctx: &mut Context<Self>) {
+        let handed = match self.room.hand_over(conn, target) {
+            Ok(handed) => handed,
+            Err(refusal) => return self.refuse(conn, &refusal),
+        };
+        self.log(&handed.from, "hand_over", Some(&handed.to), None, ctx);
+        let (storage, code) = (self.storage.clone(), self.room.code().clone());
+        let previous = handed.from.account.then_some(handed.from.id);
+        let store = async move { storage.hand_over(&code, target, previous).await };
+        self.store_then_publish(store, "cannot store a room's new owner", handed.events, ctx);
     }
 
     /// The member on `conn`, as the log names them.
@@ -335,21 +358,23 @@ impl Lobby {
         );
     }
 
-    /// Publishes `event` once `store` has written it, holding the room's other events meanwhile:
+    /// Publishes `events` once `store` has written them, holding the room's other events meanwhile:
     /// an instance that loads the room after the news must find it in storage. A failed write is
-    /// logged (`what` failed) and the event goes out all the same: it has happened in this room.
+    /// logged (`what` failed) and the events go out all the same: they have happened in this room.
     fn store_then_publish(
         &mut self,
         store: impl std::future::Future<Output = Result<(), StorageError>> + 'static,
         what: &'static str,
-        event: RoomEvent,
+        events: impl IntoIterator<Item = RoomEvent> + 'static,
         ctx: &mut Context<Self>,
     ) {
         ctx.wait(store.into_actor(self).map(move |stored, lobby, _| {
             if let Err(err) = stored {
                 tracing::error!(error = %err, "{what}");
             }
-            lobby.publish(event);
+            for event in events {
+                lobby.publish(event);
+            }
         }));
     }
 

@@ -339,6 +339,7 @@ impl Lobby {
             typing @ RoomEvent::Typing { .. } => self.fan_out(typing),
             moderation @ (RoomEvent::Moderated { .. }
             | RoomEvent::RoleChanged { .. }
+            | RoomEvent::OwnerChanged { .. }
             | RoomEvent::RulesChanged { .. }
             | RoomEvent::PasswordChanged { .. }
             | RoomEvent::Edited { .. }
