@@ -149,8 +149,10 @@ pub enum ClientFrame {
     AccountsOnly {
         on: bool,
     },
-    /// Newcomers need this password from now on; `null` removes it.
+    /// Newcomers need this password from now on; `null` removes it. The field is required: a frame
+    /// that forgot it must not pass for a removal.
     SetPassword {
+        #[serde(deserialize_with = "required_or_null")]
         password: Option<String>,
     },
     /// The owner names a signed-in member moderator, or makes them a member again.
@@ -187,6 +189,13 @@ const CLIENT_TYPES: [&str; 16] = [
     "unlock",
     "accounts_only",
 ];
+
+/// A field that must be present, though it may be `null`; serde would default a missing `Option`.
+fn required_or_null<'de, D: serde::Deserializer<'de>>(
+    field: D,
+) -> Result<Option<String>, D::Error> {
+    Option::<String>::deserialize(field)
+}
 
 impl ClientFrame {
     /// Parses a text frame, saying precisely what is wrong when it cannot.

@@ -68,6 +68,100 @@ async fn malformed_frames_get_an_error_and_the_connection_stays_open() {
     assert_eq!(ann.expect("message").await["seq"], 1);
 }
 
+/// The moderation and editing frames with wrong types, missing fields, huge values and forged ids
+/// get a precise error and change nothing: the owner's room stays as it was.
+#[actix_web::test]
+async fn malformed_moderation_frames_are_refused_and_change_nothing() {
+    let app = spawn_app().await;
+    let created: serde_json::Value = app
+        .post_json("/api/rooms", &json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let code = created["code"].as_str().unwrap();
+    let mut ann = app.join(code, "ann").await;
+    ann.send(json!({ "type": "claim", "owner_token": created["owner_token"] }))
+        .await;
+    ann.expect("role").await;
+    let mut bob = app.join(code, "bob").await;
+    ann.expect("joined").await;
+    let huge = "x".repeat(2_000);
+    let cases = [
+        (json!({ "type": "delete" }), "bad_request"),
+        (json!({ "type": "delete", "seq": "1" }), "bad_request"),
+        (json!({ "type": "delete", "seq": -1 }), "bad_request"),
+        (json!({ "type": "delete", "seq": u64::MAX }), "bad_request"),
+        (
+            json!({ "type": "edit", "seq": 1, "text": "\u{0}" }),
+            "bad_request",
+        ),
+        (
+            json!({ "type": "ban", "user_id": "not-a-uuid" }),
+            "bad_request",
+        ),
+        (json!({ "type": "ban" }), "bad_request"),
+        (
+            json!({ "type": "ban", "user_id": bob.id(), "reason": huge.repeat(3) }),
+            "too_long",
+        ),
+        (
+            json!({ "type": "ban", "user_id": uuid::Uuid::new_v4() }),
+            "bad_request",
+        ),
+        (
+            json!({ "type": "unban", "user_id": bob.id() }),
+            "bad_request",
+        ),
+        (
+            json!({ "type": "set_password", "password": 12345678 }),
+            "bad_request",
+        ),
+        (
+            json!({ "type": "set_password", "password": "x".repeat(1_025) }),
+            "password_too_long",
+        ),
+        (
+            json!({ "type": "set_password", "password": "\u{202E}abc" }),
+            "password_too_short",
+        ),
+        (json!({ "type": "set_password" }), "bad_request"),
+        (
+            json!({ "type": "set_role", "user_id": bob.id(), "role": "admin" }),
+            "bad_request",
+        ),
+        (
+            json!({ "type": "set_role", "user_id": bob.id(), "role": "owner" }),
+            "forbidden",
+        ),
+        (
+            json!({ "type": "accounts_only", "on": "yes" }),
+            "bad_request",
+        ),
+    ];
+
+    for (frame, code) in &cases {
+        ann.send(frame.clone()).await;
+        let error = ann.expect("error").await;
+        assert_eq!(error["code"], *code, "{frame}");
+    }
+    ann.say("still here").await;
+
+    assert_eq!(
+        bob.expect("message").await["text"],
+        "still here",
+        "nothing else reached bob"
+    );
+    let carol = app.join(code, "carol").await;
+    assert_eq!(
+        (
+            carol.welcome["password"].as_bool(),
+            carol.welcome["accounts_only"].as_bool()
+        ),
+        (Some(false), Some(false))
+    );
+}
+
 /// Text sent in continuation frames is reassembled into one message.
 #[actix_web::test]
 async fn fragmented_text_is_reassembled() {
