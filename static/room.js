@@ -425,8 +425,12 @@ function messageElement(message, mine, previous) {
   }
   item.append(textElement(message.text));
   if (message.edited_at) item.append(editedMark(message.edited_at));
-  if (mine) item.append(editButton(item));
-  item.append(deleteButton(item));
+  // In a corner of the message, shown on hover or focus: they take no line of their own.
+  const actions = document.createElement("span");
+  actions.className = "msg-actions";
+  if (mine) actions.append(editButton(item));
+  actions.append(deleteButton(item));
+  item.append(actions);
   showDeleteIfAllowed(item);
   return item;
 }

@@ -280,3 +280,40 @@ async fn a_room_handed_over_on_one_instance_has_its_new_owner_on_the_other() {
         "the new owner outranks ann"
     );
 }
+
+/// A mute made on one instance refuses the member's messages on the other, and an edit made on
+/// one reaches the other's members and newcomers.
+#[tokio::test]
+#[ignore = "needs PostgreSQL and redis-server; run by .ci/run"]
+async fn mutes_and_edits_cross_instances() {
+    let cluster = Cluster::start(2).await;
+    let (code, token) = owned_room(&cluster).await;
+    let mut ann = claim_owner(&cluster, 0, &code, "ann", &token).await;
+    let mut bob = cluster.join(1, &code, "bob").await;
+    cluster.wait_for_members(&code, &["ann", "bob"]).await;
+
+    ann.send(json!({ "type": "mute", "user_id": bob.id() }))
+        .await;
+    assert_eq!(bob.expect("moderated").await["action"], "mute");
+    bob.say("can you hear me").await;
+    assert_eq!(bob.expect("error").await["code"], "muted");
+    ann.send(json!({ "type": "unmute", "user_id": bob.id() }))
+        .await;
+    assert_eq!(bob.expect("moderated").await["action"], "unmute");
+    bob.say("helo").await;
+    let seq = bob.expect("message").await["seq"].clone();
+    bob.send(json!({ "type": "edit", "seq": seq, "text": "hello" }))
+        .await;
+
+    let mut edited = ann.next().await;
+    while edited["type"] != "edited" {
+        assert_ne!(
+            edited["text"], "can you hear me",
+            "a muted message got through"
+        );
+        edited = ann.next().await;
+    }
+    assert_eq!(edited["text"], "hello");
+    let newcomer = cluster.join(0, &code, "carol").await;
+    assert_eq!(newcomer.welcome["history"][0]["text"], "hello");
+}
