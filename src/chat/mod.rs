@@ -12,6 +12,8 @@ pub mod ordering;
 pub mod protocol;
 pub mod registry;
 pub mod room;
+#[cfg(test)]
+mod room_properties;
 pub mod session;
 pub mod settings;
 pub mod sign_ins;
