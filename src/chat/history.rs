@@ -91,7 +91,7 @@ impl History {
 
     /// The message with `seq`, if the buffer holds it.
     pub fn get_mut(&mut self, seq: u64) -> Option<&mut ChatMessage> {
-        let index = self.messages.binary_search_by_key(&seq, |m| m.seq).ok()?;
+        let index = self.index_of(seq)?;
         self.messages.get_mut(index)
     }
 
@@ -101,7 +101,7 @@ impl History {
         if self.tombstones.len() > self.capacity {
             self.tombstones.pop_first();
         }
-        let index = self.messages.binary_search_by_key(&seq, |m| m.seq).ok()?;
+        let index = self.index_of(seq)?;
         self.messages.remove(index)
     }
 
@@ -120,8 +120,11 @@ impl History {
 
     /// The message with `seq`, if the buffer holds it.
     pub fn get(&self, seq: u64) -> Option<&ChatMessage> {
-        let index = self.messages.binary_search_by_key(&seq, |m| m.seq).ok()?;
-        self.messages.get(index)
+        self.messages.get(self.index_of(seq)?)
+    }
+
+    fn index_of(&self, seq: u64) -> Option<usize> {
+        self.messages.binary_search_by_key(&seq, |m| m.seq).ok()
     }
 
     /// The seq of the oldest message held, if any.

@@ -506,7 +506,9 @@ impl Room {
                 (latest.into_iter().filter(live).collect(), false)
             }
             Some(since) => {
-                let deleted = |seq| older.deleted.contains(&seq) || self.history.is_deleted(seq);
+                // Storage answers the tombstones in seq order.
+                let deleted =
+                    |seq| older.deleted.binary_search(&seq).is_ok() || self.history.is_deleted(seq);
                 let all: Vec<&ChatMessage> = older
                     .messages
                     .iter()
@@ -543,6 +545,11 @@ impl Room {
             replaced: effects.replaced,
             renamed: effects.renamed,
         }
+    }
+
+    /// Who the member on `conn` is, on any of their devices.
+    pub fn user_on(&self, conn: ConnId) -> Option<&User> {
+        self.member(conn).map(|member| &member.user)
     }
 
     /// The member a connection speaks for: its own entry, or the account it is a further device of.
@@ -1322,7 +1329,7 @@ fn remote_member(user: User, instance: InstanceId, seen: Timestamp) -> RemoteMem
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::num::NonZeroUsize;
     use std::time::Duration;
 
@@ -1339,7 +1346,11 @@ mod tests {
         }
     }
 
-    fn room_with(max_members: usize, history_size: usize, last_seq: u64) -> Room {
+    pub(in crate::chat) fn room_with(
+        max_members: usize,
+        history_size: usize,
+        last_seq: u64,
+    ) -> Room {
         let state = RoomState {
             created_at: Timestamp::now(),
             recent: Vec::new(),
@@ -1363,7 +1374,7 @@ mod tests {
         DisplayName::parse(name).unwrap()
     }
 
-    fn arrival(conn: ConnId, who: &str) -> Arrival {
+    pub(in crate::chat) fn arrival(conn: ConnId, who: &str) -> Arrival {
         Arrival {
             conn,
             name: name(who),

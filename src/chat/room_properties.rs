@@ -6,16 +6,13 @@
 //! a replay after any `since` holds exactly the later messages still standing, or says `truncated`.
 
 use std::collections::{BTreeMap, HashSet};
-use std::num::NonZeroUsize;
-use std::time::Duration;
 
 use proptest::prelude::*;
 
 use super::history::Stored;
 use super::ids::{ConnId, ResumeSecret};
-use super::room::{Arrival, Room, RoomState};
-use super::settings::RoomSettings;
-use crate::domain::{DisplayName, MessageText, Ownership, RoomCode, Timestamp, UserId};
+use super::room::{tests, Arrival, Room};
+use crate::domain::{DisplayName, MessageText, Timestamp};
 
 /// Names that clash in pairs by key ("ann" and "ANN"), so renames and joins meet taken names.
 const NAMES: [&str; 6] = ["ann", "ANN", "bob", "Bob", "cy", "dee"];
@@ -89,41 +86,11 @@ impl Model {
     }
 }
 
-fn room(history_size: usize) -> Room {
-    let settings = RoomSettings {
-        history_size: NonZeroUsize::new(history_size).expect("not zero"),
-        history_on_join: 50,
-        idle_timeout: Duration::from_secs(60),
-        max_members: 5,
-        max_rooms: 10,
-        kick_for: Duration::from_secs(600),
-    };
-    let state = RoomState {
-        created_at: Timestamp::now(),
-        recent: Vec::new(),
-        deleted: Vec::new(),
-        last_seq: 0,
-        lifetime: None,
-        ownership: Ownership::default(),
-    };
-    Room::new(
-        RoomCode::parse("PROPS").expect("a valid code"),
-        state,
-        &settings,
-    )
-}
-
 fn arrival(name: &str, resume: Option<ResumeSecret>, since: Option<u64>) -> Arrival {
     Arrival {
-        conn: ConnId::random(),
-        name: DisplayName::parse(name).expect("a valid name"),
         resume,
         since,
-        known: None,
-        fresh_id: UserId::random(),
-        account: false,
-        address: None,
-        pass: None,
+        ..tests::arrival(ConnId::random(), name)
     }
 }
 
@@ -232,7 +199,7 @@ proptest! {
     fn a_room_keeps_its_promises_when_memory_holds_everything(
         steps in proptest::collection::vec(step(), 1..80)
     ) {
-        let (mut room, mut model) = (room(1_000), Model::default());
+        let (mut room, mut model) = (tests::room_with(5, 1_000, 0), Model::default());
         for step in steps {
             apply(&mut room, &mut model, step)?;
         }
@@ -244,7 +211,7 @@ proptest! {
     fn a_room_says_truncated_exactly_when_its_memory_falls_short(
         steps in proptest::collection::vec(step(), 1..80)
     ) {
-        let (mut room, mut model) = (room(4), Model::default());
+        let (mut room, mut model) = (tests::room_with(5, 4, 0), Model::default());
         for step in steps {
             apply(&mut room, &mut model, step)?;
         }

@@ -527,7 +527,7 @@ impl Handler<ReadHistory> for Lobby {
                 .await?;
             let merged: BTreeMap<u64, ChatMessage> = stored
                 .into_iter()
-                .filter(|m| !deleted.contains(&m.seq))
+                .filter(|m| deleted.binary_search(&m.seq).is_err())
                 .chain(in_memory)
                 .map(|m| (m.seq, m))
                 .collect();

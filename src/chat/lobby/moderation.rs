@@ -142,7 +142,7 @@ impl Handler<Moderate> for Lobby {
             } => self.hand_over(conn, target, ctx),
             Act::SetRole { target, role } => match self.room.set_role(conn, target, role) {
                 Ok(Some(event)) => {
-                    let by = self.member_user(conn);
+                    let by = self.room.user_on(conn).cloned();
                     if let (Some(by), RoomEvent::RoleChanged { user, .. }) = (&by, &event) {
                         let action = if role == Role::Moderator {
                             "make_moderator"
@@ -166,7 +166,7 @@ impl Handler<Moderate> for Lobby {
                     let RoomEvent::RulesChanged { rules } = event else {
                         return;
                     };
-                    let by = self.member_user(conn);
+                    let by = self.room.user_on(conn).cloned();
                     if let Some(by) = by {
                         self.log(&by, rule.as_str(), None, None, ctx);
                     }
@@ -307,7 +307,7 @@ impl Lobby {
         };
         match self.room.set_password(conn, password.clone()) {
             Ok(Some(event)) => {
-                if let Some(by) = self.member_user(conn) {
+                if let Some(by) = self.room.user_on(conn).cloned() {
                     self.log(&by, action, None, None, ctx);
                 }
                 let (storage, code) = (self.storage.clone(), self.room.code().clone());
@@ -333,29 +333,14 @@ impl Lobby {
         self.store_then_publish(store, "cannot store a room's new owner", handed.events, ctx);
     }
 
-    /// The member on `conn`, as the log names them.
-    fn member_user(&self, conn: ConnId) -> Option<User> {
-        self.room
-            .local_members()
-            .find(|m| m.conn == conn)
-            .map(|m| m.user.clone())
-    }
-
     /// Stores a ban in the background, if there is one to store.
     fn store_ban(&mut self, ban: Option<Ban>, ctx: &mut Context<Self>) {
         let Some(ban) = ban else {
             return;
         };
         let (storage, code) = (self.storage.clone(), self.room.code().clone());
-        ctx.spawn(
-            async move { storage.ban(&code, &ban).await }
-                .into_actor(self)
-                .map(|stored, _, _| {
-                    if let Err(err) = stored {
-                        tracing::error!(error = %err, "cannot store a ban");
-                    }
-                }),
-        );
+        let store = async move { storage.ban(&code, &ban).await };
+        self.store_in_background(store, "cannot store a ban", ctx);
     }
 
     /// Publishes `events` once `store` has written them, holding the room's other events meanwhile:
@@ -414,14 +399,21 @@ impl Lobby {
             reason,
         };
         let (storage, code) = (self.storage.clone(), self.room.code().clone());
-        ctx.spawn(
-            async move { storage.log_moderation(&code, &entry).await }
-                .into_actor(self)
-                .map(|stored, _, _| {
-                    if let Err(err) = stored {
-                        tracing::error!(error = %err, "cannot write the moderation log");
-                    }
-                }),
-        );
+        let store = async move { storage.log_moderation(&code, &entry).await };
+        self.store_in_background(store, "cannot write the moderation log", ctx);
+    }
+
+    /// Writes to storage without holding the room's events back; a failure is logged (`what`).
+    fn store_in_background(
+        &mut self,
+        store: impl std::future::Future<Output = Result<(), StorageError>> + 'static,
+        what: &'static str,
+        ctx: &mut Context<Self>,
+    ) {
+        ctx.spawn(store.into_actor(self).map(move |stored, _, _| {
+            if let Err(err) = stored {
+                tracing::error!(error = %err, "{what}");
+            }
+        }));
     }
 }
