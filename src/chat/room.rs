@@ -60,6 +60,9 @@ struct Member {
     since: Timestamp,
     /// Where their connection comes from, for a ban to cover.
     address: Option<IpAddr>,
+    /// The other instances this account is also connected to (shared mode): one person on
+    /// devices served by several instances is one member.
+    elsewhere: Vec<Sighting>,
 }
 
 impl Member {
@@ -70,6 +73,7 @@ impl Member {
             resume,
             since: door.now,
             address: door.address,
+            elsewhere: Vec::new(),
         }
     }
 }
@@ -103,13 +107,38 @@ struct Effects {
     renamed: Vec<RoomEvent>,
 }
 
-/// A member connected to another instance of the room.
+/// A member connected to other instances of the room, and not to this one.
 struct RemoteMember {
     user: User,
     key: NameKey,
+    /// One instance for a guest; an account may be on several.
+    on: Vec<Sighting>,
+}
+
+/// An instance a member is connected to, as presence said.
+struct Sighting {
     instance: InstanceId,
-    /// When this room last heard of them: a presence read begun before that does not know them yet.
+    /// When this room last heard of them there: a presence read begun before that does not know
+    /// them yet.
     seen: Timestamp,
+}
+
+/// Records that a member is on `instance`, as of `now`.
+fn sight(sightings: &mut Vec<Sighting>, instance: InstanceId, now: Timestamp) {
+    match sightings.iter_mut().find(|s| s.instance == instance) {
+        Some(sighting) => sighting.seen = now,
+        None => sightings.push(Sighting {
+            instance,
+            seen: now,
+        }),
+    }
+}
+
+/// Forgets that a member is on `instance`; `false` if the room did not have them there.
+fn unsight(sightings: &mut Vec<Sighting>, instance: &InstanceId) -> bool {
+    let before = sightings.len();
+    sightings.retain(|s| s.instance != *instance);
+    sightings.len() < before
 }
 
 /// A room as it starts: new, or as storage last saw it.
@@ -396,18 +425,36 @@ impl Room {
         let clashes = |name: &DisplayName, name_key: &NameKey| {
             name_key == &key || AccountKey::of(name.as_str()) == account_key
         };
-        // Someone on another instance has it (shared mode): they are not this room's to rename.
+        // Another account by that name elsewhere (shared mode) is no guest to rename. A guest on
+        // another instance is renamed there, when it hears this account joined.
         if self
             .remote
             .values()
-            .any(|m| m.user.id != user.id && clashes(&m.user.name, &m.key))
+            .any(|m| m.user.account && m.user.id != user.id && clashes(&m.user.name, &m.key))
         {
             return Err(Refusal::NameTaken(user.name));
         }
+        let renamed = self.make_way_for(&user, now);
+        if self.been_here.len() == MAX_DEPARTED {
+            self.been_here.shift_remove_index(0);
+        }
+        self.been_here.insert(user.id);
+        let member = Member::new(user, key, ResumeSecret::generate(), &door);
+        Ok(self.enter(door, member, renamed))
+    }
+
+    /// Renames `name-guest` every guest connected here whose name is the account's username or
+    /// looks like it, so the account can have it; answers a `renamed` for each.
+    pub fn make_way_for(&mut self, account: &User, now: Timestamp) -> Vec<RoomEvent> {
+        let key = account.name.key();
+        let account_key = AccountKey::of(account.name.as_str());
         let guests: Vec<ConnId> = self
             .members
             .iter()
-            .filter(|(_, m)| !m.user.account && clashes(&m.user.name, &m.key))
+            .filter(|(_, m)| {
+                !m.user.account
+                    && (m.key == key || AccountKey::of(m.user.name.as_str()) == account_key)
+            })
             .map(|(conn, _)| *conn)
             .collect();
         let mut renamed = Vec::with_capacity(guests.len());
@@ -422,12 +469,7 @@ impl Room {
                 ts: now,
             });
         }
-        if self.been_here.len() == MAX_DEPARTED {
-            self.been_here.shift_remove_index(0);
-        }
-        self.been_here.insert(user.id);
-        let member = Member::new(user, key, ResumeSecret::generate(), &door);
-        Ok(self.enter(door, member, renamed))
+        renamed
     }
 
     /// A newcomer to a room with a password needs a pass that its password issued.
@@ -465,10 +507,15 @@ impl Room {
     fn enter<'a>(
         &'a mut self,
         door: Door<'a>,
-        member: Member,
+        mut member: Member,
         renamed: Vec<RoomEvent>,
     ) -> Admission<'a> {
-        self.remote.shift_remove(&member.user.id);
+        // A guest connected elsewhere until now has moved here; an account stays there too.
+        if let Some(remote) = self.remote.shift_remove(&member.user.id) {
+            if member.user.account {
+                member.elsewhere = remote.on;
+            }
+        }
         let joined = RoomEvent::Joined {
             user: member.user.clone(),
             ts: door.now,
@@ -587,6 +634,19 @@ impl Room {
             user: member.user.clone(),
             ts: now,
         };
+        if !member.elsewhere.is_empty() {
+            // An account still connected on another instance is still in the room: only the
+            // other instances need to hear that it has left this one.
+            self.remote.insert(
+                member.user.id,
+                RemoteMember {
+                    user: member.user,
+                    key: member.key,
+                    on: member.elsewhere,
+                },
+            );
+            return Some(left);
+        }
         // An account comes back by its cookie, never by a secret someone else might hold.
         if !member.user.account {
             if self.departed.len() == MAX_DEPARTED {
@@ -1066,6 +1126,11 @@ impl Room {
         for companion in &closed {
             self.companions.remove(companion);
         }
+        // The sanction reaches every instance, which sends out its own connections: the member
+        // is out of the room, not merely gone from here.
+        if let Some(member) = self.members.get_mut(&first) {
+            member.elsewhere.clear();
+        }
         closed.push(first);
         let left = self.depart(first, now);
         (closed, left)
@@ -1173,17 +1238,45 @@ impl Room {
         })
     }
 
-    /// The members presence placed on other instances: each one's identity, instance and when
-    /// this room last heard of them.
+    /// Where presence placed members on other instances, accounts connected here as well
+    /// included: each one's identity, instance and when this room last heard of them there.
     pub fn remote_members(&self) -> impl Iterator<Item = (&User, &InstanceId, Timestamp)> {
-        self.remote.values().map(|m| (&m.user, &m.instance, m.seen))
+        let remote = self
+            .remote
+            .values()
+            .flat_map(|m| m.on.iter().map(move |s| (&m.user, &s.instance, s.seen)));
+        let here = self.members.values().flat_map(|m| {
+            m.elsewhere
+                .iter()
+                .map(move |s| (&m.user, &s.instance, s.seen))
+        });
+        remote.chain(here)
     }
 
     /// Whether the room has `user`, as they are, on `instance`.
     pub fn knows_remote(&self, user: &User, instance: &InstanceId) -> bool {
-        self.remote
-            .get(&user.id)
-            .is_some_and(|m| m.user == *user && m.instance == *instance)
+        let on = |sightings: &[Sighting]| sightings.iter().any(|s| s.instance == *instance);
+        match self.remote.get(&user.id) {
+            Some(m) => m.user == *user && on(&m.on),
+            None => {
+                user.account
+                    && self
+                        .members
+                        .values()
+                        .any(|m| m.user == *user && on(&m.elsewhere))
+            }
+        }
+    }
+
+    /// Whether `user` is (still) in the room on another instance as well (shared mode): then
+    /// their `joined` or `left` here is news to the other instances only.
+    pub fn is_elsewhere(&self, user: &User) -> bool {
+        user.account
+            && (self.remote.contains_key(&user.id)
+                || self
+                    .members
+                    .values()
+                    .any(|m| m.user.id == user.id && !m.elsewhere.is_empty()))
     }
 
     /// Whether a member connected here holds `secret`: their return is a takeover, not a join.
@@ -1202,10 +1295,39 @@ impl Room {
     }
 
     /// Someone is in the room on another instance. A stranger is announced; someone known gets the
-    /// news's name and instance, silently. `Moved` when it is a member connected here: they have
-    /// resumed elsewhere, so the connection here goes, without a `left`.
+    /// news's name and instance, silently. An account connected here as well stays one member.
+    /// `Moved` when it is a guest connected here: they have resumed elsewhere, so the connection
+    /// here goes, without a `left`.
     pub fn arrive_remote(&mut self, user: User, instance: InstanceId, now: Timestamp) -> Remote {
+        // Someone the room has elsewhere is not connected here: the common case needs no scan.
+        if let Some(known) = self.remote.get_mut(&user.id) {
+            if user.account {
+                sight(&mut known.on, instance, now);
+            } else {
+                known.on = vec![Sighting {
+                    instance,
+                    seen: now,
+                }];
+            }
+            if known.user.name == user.name {
+                known.user = user;
+                return Remote::Known;
+            }
+            known.key = user.name.key();
+            let old_name = std::mem::replace(&mut known.user, user.clone()).name;
+            return Remote::Renamed(RoomEvent::Renamed {
+                user,
+                old_name,
+                ts: now,
+            });
+        }
         if let Some(conn) = self.conn_of(user.id) {
+            if user.account {
+                if let Some(member) = self.members.get_mut(&conn) {
+                    sight(&mut member.elsewhere, instance, now);
+                }
+                return Remote::Known;
+            }
             if let Some(member) = self.members.shift_remove(&conn) {
                 self.departed.insert(member.resume, member.user);
             }
@@ -1213,30 +1335,26 @@ impl Room {
                 .insert(user.id, remote_member(user, instance, now));
             return Remote::Moved(conn);
         }
-        match self
-            .remote
-            .insert(user.id, remote_member(user.clone(), instance, now))
-        {
-            None => Remote::Joined(RoomEvent::Joined { user, ts: now }),
-            Some(previous) if previous.user.name != user.name => {
-                Remote::Renamed(RoomEvent::Renamed {
-                    user,
-                    old_name: previous.user.name,
-                    ts: now,
-                })
-            }
-            Some(_) => Remote::Known,
-        }
+        self.remote
+            .insert(user.id, remote_member(user.clone(), instance, now));
+        Remote::Joined(RoomEvent::Joined { user, ts: now })
     }
 
-    /// Someone on `instance` has left (or it died): `Left` if that is where the room had them.
+    /// Someone on `instance` has left (or it died): `Left` if the room had them there and
+    /// nowhere else.
     pub fn depart_remote(
         &mut self,
         user: UserId,
         instance: &InstanceId,
         now: Timestamp,
     ) -> Option<RoomEvent> {
-        if self.remote.get(&user)?.instance != *instance {
+        let Some(known) = self.remote.get_mut(&user) else {
+            // An account connected here as well: still in the room.
+            let conn = self.conn_of(user)?;
+            unsight(&mut self.members.get_mut(&conn)?.elsewhere, instance);
+            return None;
+        };
+        if !unsight(&mut known.on, instance) || !known.on.is_empty() {
             return None;
         }
         let member = self.remote.shift_remove(&user)?;
@@ -1323,8 +1441,7 @@ fn remote_member(user: User, instance: InstanceId, seen: Timestamp) -> RemoteMem
     RemoteMember {
         key: user.name.key(),
         user,
-        instance,
-        seen,
+        on: vec![Sighting { instance, seen }],
     }
 }
 
@@ -2487,6 +2604,135 @@ pub(super) mod tests {
 
     fn user(who: &str) -> User {
         User::guest(UserId::random(), name(who))
+    }
+
+    fn account(who: &str) -> User {
+        User {
+            account: true,
+            ..user(who)
+        }
+    }
+
+    #[test]
+    fn an_account_connected_here_and_on_another_instance_is_one_member_until_both_go() {
+        let mut room = room();
+        let ann = account("ann");
+        let phone = ConnId::random();
+        room.join(
+            signed_in(phone, ann.id, "ann"),
+            Stored::NOTHING,
+            Timestamp::now(),
+        )
+        .unwrap();
+        let third = InstanceId::from("third".to_owned());
+
+        assert_eq!(
+            room.arrive_remote(ann.clone(), elsewhere(), Timestamp::now()),
+            Remote::Known,
+            "the laptop on another instance takes nothing over"
+        );
+        room.arrive_remote(ann.clone(), third.clone(), Timestamp::now());
+        assert!(room.is_elsewhere(&ann));
+        assert_eq!(room.describe().members, std::slice::from_ref(&ann));
+        assert_eq!(room.remote_members().count(), 2);
+
+        let left = room.depart(phone, Timestamp::now());
+        assert!(
+            matches!(left, Some(RoomEvent::Left { .. })),
+            "for the others"
+        );
+        assert!(
+            room.is_elsewhere(&ann),
+            "so the members here do not hear it"
+        );
+        assert_eq!(room.describe().members, std::slice::from_ref(&ann));
+        assert_eq!(
+            room.depart_remote(ann.id, &elsewhere(), Timestamp::now()),
+            None
+        );
+        assert!(matches!(
+            room.depart_remote(ann.id, &third, Timestamp::now()),
+            Some(RoomEvent::Left { user, .. }) if user.id == ann.id
+        ));
+        assert_eq!(room.describe().members, []);
+    }
+
+    #[test]
+    fn an_account_already_on_another_instance_joins_here_as_the_same_member() {
+        let mut room = room();
+        let ann = account("ann");
+        room.arrive_remote(ann.clone(), elsewhere(), Timestamp::now());
+        let laptop = ConnId::random();
+
+        let admission = room
+            .join(
+                signed_in(laptop, ann.id, "ann"),
+                Stored::NOTHING,
+                Timestamp::now(),
+            )
+            .unwrap();
+
+        assert_eq!(admission.welcome.members, [&ann]);
+        assert!(room.is_elsewhere(&ann), "its joined is news only elsewhere");
+        assert_eq!(
+            room.depart_remote(ann.id, &elsewhere(), Timestamp::now()),
+            None
+        );
+        assert!(!room.is_elsewhere(&ann));
+        assert!(matches!(
+            room.depart(laptop, Timestamp::now()),
+            Some(RoomEvent::Left { .. })
+        ));
+        assert_eq!(room.describe().members, []);
+    }
+
+    #[test]
+    fn a_guest_moving_to_another_instance_still_moves() {
+        let mut room = room();
+        let (conn, id, _) = join(&mut room, "bob");
+        let bob = User::guest(id, name("bob"));
+        assert_eq!(
+            room.arrive_remote(bob.clone(), elsewhere(), Timestamp::now()),
+            Remote::Moved(conn)
+        );
+        let third = InstanceId::from("third".to_owned());
+        room.arrive_remote(bob.clone(), third.clone(), Timestamp::now());
+        assert_eq!(
+            room.depart_remote(id, &elsewhere(), Timestamp::now()),
+            None,
+            "the guest is on the third instance now"
+        );
+        assert!(room.depart_remote(id, &third, Timestamp::now()).is_some());
+    }
+
+    #[test]
+    fn a_guest_here_makes_way_for_an_account_on_another_instance() {
+        let mut room = room();
+        let (guest, _, _) = join(&mut room, "Ann");
+        let ann = account("ann");
+
+        let renamed = room.make_way_for(&ann, Timestamp::now());
+        assert!(matches!(
+            renamed.as_slice(),
+            [RoomEvent::Renamed { user, .. }] if user.name.as_str() == "Ann-guest"
+        ));
+        assert!(matches!(
+            room.arrive_remote(ann, elsewhere(), Timestamp::now()),
+            Remote::Joined(_)
+        ));
+        assert_eq!(room.user_on(guest).unwrap().name.as_str(), "Ann-guest");
+    }
+
+    #[test]
+    fn a_guest_elsewhere_does_not_keep_an_account_out() {
+        let mut room = room();
+        room.arrive_remote(user("ann"), elsewhere(), Timestamp::now());
+        let admission = room.join(
+            signed_in(ConnId::random(), UserId::random(), "ann"),
+            Stored::NOTHING,
+            Timestamp::now(),
+        );
+        assert!(admission.is_ok(), "its own instance renames the guest");
     }
 
     #[test]

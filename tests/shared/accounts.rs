@@ -4,8 +4,8 @@
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::harness::Cluster;
-use crate::helpers::{try_join_at, Client};
+use crate::harness::{names, Cluster};
+use crate::helpers::{eventually, try_join_at, Client};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -69,6 +69,92 @@ async fn an_account_made_on_one_instance_joins_on_another_and_keeps_its_name() {
     );
     bob.send(json!({ "type": "rename", "name": "ann" })).await;
     assert_eq!(bob.expect("error").await["code"], "name_reserved");
+}
+
+/// One account on two devices served by two instances is one member: neither device takes the
+/// other over, nobody hears a second `joined`, and `left` comes once, when the last device goes.
+#[tokio::test]
+#[ignore = "needs PostgreSQL and redis-server; run by .ci/run"]
+async fn one_account_on_two_instances_is_one_member_until_its_last_device_leaves() {
+    let cluster = Cluster::start(2).await;
+    let cookie = sign_up(&cluster, 0, "ann").await;
+    let code = cluster.create_room(0).await;
+    let mut bob = cluster.join(0, &code, "bob").await;
+    let mut cy = cluster.join(1, &code, "cy").await;
+    cluster.wait_for_members(&code, &["bob", "cy"]).await;
+    assert_eq!(bob.expect("joined").await["user"]["name"], "cy");
+    let mut phone = join_signed_in(&cluster, 0, &code, &cookie).await;
+    assert_eq!(bob.expect("joined").await["user"]["name"], "ann");
+    assert_eq!(cy.expect("joined").await["user"]["name"], "ann");
+
+    let mut laptop = join_signed_in(&cluster, 1, &code, &cookie).await;
+    assert_eq!(names(&laptop.welcome), ["ann", "bob", "cy"]);
+    assert_eq!(laptop.welcome["you"]["id"], phone.welcome["you"]["id"]);
+    // Instance 1 published the laptop's join before its message: whoever hears the message has
+    // had the join, and would have heard `joined` (or, for the phone, a close) before it.
+    laptop.say("from the laptop").await;
+    for client in [&mut phone, &mut laptop, &mut bob, &mut cy] {
+        assert_eq!(client.expect("message").await["text"], "from the laptop");
+    }
+    phone.say("from the phone").await;
+    for client in [&mut phone, &mut laptop, &mut bob, &mut cy] {
+        assert_eq!(client.expect("message").await["text"], "from the phone");
+    }
+
+    drop(laptop);
+    // The gauge falls just before the lobby hears of the leave: cy's message comes after it.
+    eventually("instance 1 has closed the laptop", || async {
+        (cluster.metric(1, "hubbub_connections_open").await == "hubbub_connections_open 1")
+            .then_some(())
+    })
+    .await;
+    cy.say("after the laptop").await;
+    for client in [&mut phone, &mut bob, &mut cy] {
+        assert_eq!(client.expect("message").await["text"], "after the laptop");
+    }
+    cluster.wait_for_members(&code, &["ann", "bob", "cy"]).await;
+
+    drop(phone);
+    for client in [&mut bob, &mut cy] {
+        assert_eq!(client.expect("left").await["user"]["name"], "ann");
+    }
+    cluster.wait_for_members(&code, &["bob", "cy"]).await;
+}
+
+/// A guest on one instance who has an account's username when its holder arrives on another is
+/// renamed there, as on one instance, and presence has the new name.
+#[tokio::test]
+#[ignore = "needs PostgreSQL and redis-server; run by .ci/run"]
+async fn a_guest_with_an_accounts_name_on_another_instance_makes_way_for_its_holder() {
+    let cluster = Cluster::start(2).await;
+    let code = cluster.create_room(0).await;
+    let mut guest = cluster.join(0, &code, "Ann").await;
+    let mut cy = cluster.join(1, &code, "cy").await;
+    cluster.wait_for_members(&code, &["Ann", "cy"]).await;
+    assert_eq!(guest.expect("joined").await["user"]["name"], "cy");
+    let cookie = sign_up(&cluster, 1, "ann").await;
+
+    let mut ann = join_signed_in(&cluster, 1, &code, &cookie).await;
+
+    assert_eq!(ann.welcome["you"]["name"], "ann");
+    let renamed = guest.expect("renamed").await;
+    assert_eq!(
+        (&renamed["old_name"], &renamed["user"]["name"]),
+        (&json!("Ann"), &json!("Ann-guest"))
+    );
+    assert_eq!(guest.expect("joined").await["user"]["name"], "ann");
+    assert_eq!(cy.expect("joined").await["user"]["name"], "ann");
+    assert_eq!(cy.expect("renamed").await["user"]["name"], "Ann-guest");
+    assert_eq!(ann.expect("renamed").await["user"]["name"], "Ann-guest");
+    cluster
+        .wait_for_members(&code, &["Ann-guest", "ann", "cy"])
+        .await;
+    let (close, _) = cluster
+        .try_join(1, &code, "name=ann-GUEST")
+        .await
+        .err()
+        .expect("the guest's new name is theirs on every instance");
+    assert_eq!(close, 4409);
 }
 
 /// Logging out on one instance closes the session's connections on the others (at their next

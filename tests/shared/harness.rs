@@ -191,6 +191,21 @@ impl Cluster {
         names(&room)
     }
 
+    /// The line of instance `on`'s `/metrics` that starts with `name`, or an empty one.
+    pub async fn metric(&self, on: usize, name: &str) -> String {
+        let url = format!("{}/metrics", self.instance(on).url);
+        let text = reqwest::get(url)
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        text.lines()
+            .find(|line| line.starts_with(name))
+            .unwrap_or_default()
+            .to_owned()
+    }
+
     /// Waits until every running instance lists exactly `names` in the room.
     pub async fn wait_for_members(&self, code: &str, names: &[&str]) {
         let mut expected: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();

@@ -63,20 +63,6 @@ async fn ready(cluster: &Cluster, on: usize) -> bool {
         .is_ok_and(|r| r.status().is_success())
 }
 
-async fn redis_up_metric(cluster: &Cluster, on: usize) -> String {
-    let url = format!("{}/metrics", cluster.instance(on).url);
-    let text = reqwest::get(url)
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    text.lines()
-        .find(|line| line.starts_with("hubbub_redis_up"))
-        .unwrap_or_default()
-        .to_owned()
-}
-
 #[tokio::test]
 #[ignore = "needs PostgreSQL and redis-server; run by .ci/run"]
 async fn a_redis_outage_keeps_rooms_going_and_loses_nothing_when_it_is_back() {
@@ -89,7 +75,10 @@ async fn a_redis_outage_keeps_rooms_going_and_loses_nothing_when_it_is_back() {
         (!ready(&cluster, 0).await).then_some(())
     })
     .await;
-    assert_eq!(redis_up_metric(&cluster, 0).await, "hubbub_redis_up 0");
+    assert_eq!(
+        cluster.metric(0, "hubbub_redis_up").await,
+        "hubbub_redis_up 0"
+    );
     // Posting still works and is stored; members still hear everything, in order, from storage.
     room.talk(10).await;
     let started = tokio::time::Instant::now();
@@ -104,7 +93,10 @@ async fn a_redis_outage_keeps_rooms_going_and_loses_nothing_when_it_is_back() {
         })
         .await;
     }
-    assert_eq!(redis_up_metric(&cluster, 1).await, "hubbub_redis_up 1");
+    assert_eq!(
+        cluster.metric(1, "hubbub_redis_up").await,
+        "hubbub_redis_up 1"
+    );
     cluster
         .wait_for_members(&room.code, &["a0", "a1", "b0"])
         .await;

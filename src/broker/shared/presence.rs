@@ -1,10 +1,16 @@
 //! A room's presence in Redis, under the room's hash tag: who is in it on which instance
-//! (`members`), which name each holds (`names`), and the identities people may resume anywhere
-//! (`identities`, keyed by a one-way digest of the resume secret, never the secret).
+//! (`members`), which name each holds (`names`), how many instances each account is on
+//! (`devices`), and the identities people may resume anywhere (`identities`, keyed by a one-way
+//! digest of the resume secret, never the secret).
+//!
+//! A guest has one entry, under their id: resuming on another instance moves it there. An account
+//! has one per instance it is connected to, under `id@instance`, so that one person on two
+//! devices served by two instances stays in the room until the last of them leaves.
 //!
 //! Claims are Lua scripts, so two instances admitting the same name at the same moment cannot both
 //! win: Redis runs one script at a time.
 
+use std::collections::HashSet;
 use std::sync::{Arc, LazyLock};
 
 use redis::{AsyncCommands, Script};
@@ -17,41 +23,66 @@ use crate::domain::{InstanceId, RoomCode, Timestamp, User, UserId};
 const KEY_LIFETIME_SECONDS: i64 = 86_400;
 
 /// Claims `name key` for a user and records their member entry, unless another member holds it
-/// (then answers the holder's id). A holder on an instance known dead (listed after the fixed
-/// arguments) loses the name and their entry. With an old key, releases it: a rename.
+/// (then answers the holder's id). A guest holder on an instance known dead (listed after the
+/// fixed arguments) loses the name and their entry, and a live one loses the name to an account,
+/// whose username it is (their entry stays: their instance renames them). An account keeps its
+/// name while on any instance. With an old key, releases it: a rename. Seizing takes the name
+/// whoever holds it.
+///
+/// KEYS: members, names, devices. ARGV: id, name key, entry, old key, lifetime, the entry's field,
+/// '1' for an account, '1' to seize, then the dead instances.
 const CLAIM: &str = r"
 local holder = redis.call('HGET', KEYS[2], ARGV[2])
-if holder and holder ~= ARGV[1] then
+if holder and holder ~= ARGV[1] and ARGV[8] ~= '1' then
   local entry = redis.call('HGET', KEYS[1], holder)
   if entry then
-    local instance = cjson.decode(entry).instance
+    local held = cjson.decode(entry)
     local dead = false
-    for i = 6, #ARGV do
-      if ARGV[i] == instance then dead = true end
+    for i = 9, #ARGV do
+      if ARGV[i] == held.instance then dead = true end
     end
-    if not dead then return holder end
-    redis.call('HDEL', KEYS[1], holder)
+    if dead then
+      redis.call('HDEL', KEYS[1], holder)
+    elseif ARGV[7] ~= '1' or held.user.account then
+      return holder
+    end
+  elseif redis.call('HEXISTS', KEYS[3], holder) == 1 then
+    return holder
   end
 end
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[1])
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+if redis.call('HSET', KEYS[1], ARGV[6], ARGV[3]) == 1 and ARGV[7] == '1' then
+  redis.call('HINCRBY', KEYS[3], ARGV[1], 1)
+end
 if ARGV[4] ~= '' and ARGV[4] ~= ARGV[2] and redis.call('HGET', KEYS[2], ARGV[4]) == ARGV[1] then
   redis.call('HDEL', KEYS[2], ARGV[4])
 end
-redis.call('EXPIRE', KEYS[1], ARGV[5])
-redis.call('EXPIRE', KEYS[2], ARGV[5])
+for i = 1, 3 do
+  redis.call('EXPIRE', KEYS[i], ARGV[5])
+end
 return false
 ";
 
 /// Removes a user's member entry if it is the given instance's, and their name once they are
 /// nowhere in the room.
+///
+/// KEYS: members, names, devices. ARGV: id, name key, instance, the entry's field, '1' for an account.
 const LEAVE: &str = r"
-local entry = redis.call('HGET', KEYS[1], ARGV[1])
-if entry and cjson.decode(entry).instance == ARGV[3] then
-  redis.call('HDEL', KEYS[1], ARGV[1])
-  entry = false
+local entry = redis.call('HGET', KEYS[1], ARGV[4])
+local removed = entry and cjson.decode(entry).instance == ARGV[3]
+if removed then
+  redis.call('HDEL', KEYS[1], ARGV[4])
 end
-if not entry and redis.call('HGET', KEYS[2], ARGV[2]) == ARGV[1] then
+local elsewhere
+if ARGV[5] == '1' then
+  if removed and redis.call('HINCRBY', KEYS[3], ARGV[1], -1) <= 0 then
+    redis.call('HDEL', KEYS[3], ARGV[1])
+  end
+  elsewhere = redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1
+else
+  elsewhere = entry and not removed
+end
+if not elsewhere and redis.call('HGET', KEYS[2], ARGV[2]) == ARGV[1] then
   redis.call('HDEL', KEYS[2], ARGV[2])
 end
 return 0
@@ -72,9 +103,33 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// Of two entries with one name, whether this one keeps it: the earlier, or the lower id.
+    /// Of two entries with one name, whether this one keeps it: an account (the name is its
+    /// username) over a guest, else the earlier, else the lower id.
     pub fn outranks(&self, other: &Entry) -> bool {
-        (self.since, self.user.id.to_string()) < (other.since, other.user.id.to_string())
+        let rank = |e: &Entry| (!e.user.account, e.since, e.user.id.to_string());
+        rank(self) < rank(other)
+    }
+
+    /// The entry's field in the room's `members`: a guest's id, or an account's id and instance.
+    fn field(&self) -> String {
+        field(&self.user, &self.instance)
+    }
+}
+
+fn field(user: &User, instance: &InstanceId) -> String {
+    if user.account {
+        format!("{}@{instance}", user.id)
+    } else {
+        user.id.to_string()
+    }
+}
+
+/// A script's yes or no.
+fn flag(yes: bool) -> &'static str {
+    if yes {
+        "1"
+    } else {
+        "0"
     }
 }
 
@@ -120,17 +175,36 @@ impl Presence {
         entry: &Entry,
         old_key: Option<&str>,
     ) -> redis::RedisResult<Option<UserId>> {
+        self.run_claim(entry, old_key, false).await
+    }
+
+    /// Takes the entry's name whoever holds it: for a member who outranks the holder, after
+    /// the two were given one name while the instances could not reach Redis.
+    pub async fn seize(&self, entry: &Entry) -> redis::RedisResult<()> {
+        self.run_claim(entry, None, true).await.map(drop)
+    }
+
+    async fn run_claim(
+        &self,
+        entry: &Entry,
+        old_key: Option<&str>,
+        seize: bool,
+    ) -> redis::RedisResult<Option<UserId>> {
         let json = serde_json::to_string(entry).map_err(json_error)?;
         let live = self.live();
         let mut invocation = CLAIM_SCRIPT.prepare_invoke();
         invocation
             .key(self.key("members"))
             .key(self.key("names"))
+            .key(self.key("devices"))
             .arg(entry.user.id.to_string())
             .arg(entry.user.name.key().as_str())
             .arg(json)
             .arg(old_key.unwrap_or(""))
-            .arg(KEY_LIFETIME_SECONDS);
+            .arg(KEY_LIFETIME_SECONDS)
+            .arg(entry.field())
+            .arg(flag(entry.user.account))
+            .arg(flag(seize));
         for instance in live.dead() {
             invocation.arg(instance.as_str());
         }
@@ -143,43 +217,26 @@ impl Presence {
         }))
     }
 
-    /// Takes the entry's name whoever holds it: for a member who outranks the holder, after
-    /// the two were given one name while the instances could not reach Redis.
-    pub async fn seize(&self, entry: &Entry) -> redis::RedisResult<()> {
-        let json = serde_json::to_string(entry).map_err(json_error)?;
-        let mut connection = self.broker.shared.commands.clone();
-        let seized: redis::RedisResult<()> = redis::pipe()
-            .hset(
-                self.key("names"),
-                entry.user.name.key().as_str(),
-                entry.user.id.to_string(),
-            )
-            .ignore()
-            .hset(self.key("members"), entry.user.id.to_string(), json)
-            .ignore()
-            .query_async(&mut connection)
-            .await;
-        self.broker.saw(&seized);
-        seized
-    }
-
     /// Takes `user` out of the room's presence if `instance` holds their entry, and frees their name.
     pub async fn leave(&self, user: &User, instance: &InstanceId) -> redis::RedisResult<()> {
         let mut connection = self.broker.shared.commands.clone();
         let left: redis::RedisResult<()> = LEAVE_SCRIPT
             .key(self.key("members"))
             .key(self.key("names"))
+            .key(self.key("devices"))
             .arg(user.id.to_string())
             .arg(user.name.key().as_str())
             .arg(instance.as_str())
+            .arg(field(user, instance))
+            .arg(flag(user.account))
             .invoke_async(&mut connection)
             .await;
         self.broker.saw(&left);
         left
     }
 
-    /// The people in the room on live instances, in the order they joined: what a room not in
-    /// memory here has to show of its members.
+    /// The people in the room on live instances, in the order they joined, each once (an account
+    /// may be on several): what a room not in memory here has to show of its members.
     pub async fn people(&self) -> redis::RedisResult<Vec<User>> {
         let live = self.live();
         let mut entries: Vec<Entry> = self
@@ -189,7 +246,12 @@ impl Presence {
             .filter(|e| live.is_alive(&e.instance))
             .collect();
         entries.sort_by_key(|e| e.since);
-        Ok(entries.into_iter().map(|e| e.user).collect())
+        let mut listed = HashSet::new();
+        Ok(entries
+            .into_iter()
+            .filter(|e| listed.insert(e.user.id))
+            .map(|e| e.user)
+            .collect())
     }
 
     /// Every member entry of the room; entries that do not read are skipped.

@@ -135,7 +135,7 @@ impl Lobby {
                     )));
                 }
                 if let Some(left) = self.depart(conn) {
-                    lefts.push_back(self.channel.publish(left));
+                    lefts.push_back(left);
                 }
             }
         }
@@ -176,11 +176,12 @@ impl Lobby {
         if let Some(old) = replaced {
             self.close_replaced(old);
         }
-        for renamed in renamed {
-            self.publish(renamed);
-        }
+        self.publish_renamed(renamed);
         if let Some(joined) = joined {
-            self.publish(joined);
+            let joined = self.channel.publish(joined);
+            if let Some(joined) = self.heard_here(joined) {
+                self.fan_out(joined);
+            }
         }
         // Added after its own `joined` went out, so everyone but the newcomer hears it; the welcome
         // covered everything before.
@@ -188,6 +189,25 @@ impl Lobby {
         self.empty_since = None;
         tracing::debug!(room = %self.room.code(), %conn, %user, "member joined");
         Some(admitted)
+    }
+
+    /// Publishes the renames of guests who made way for an account; in shared mode, presence
+    /// gives each guest's name up for the new one.
+    fn publish_renamed(&mut self, renamed: Vec<RoomEvent>) {
+        for renamed in renamed {
+            if let (RoomEvent::Renamed { user, old_name, .. }, Some(presence)) =
+                (&renamed, &self.presence)
+            {
+                let since = self.room.local_members().find(|m| m.user.id == user.id);
+                let since = since.map_or_else(Timestamp::now, |m| m.since);
+                shared::reclaim(
+                    presence,
+                    presence.entry(user.clone(), since),
+                    old_name.key(),
+                );
+            }
+            self.publish(renamed);
+        }
     }
 
     /// Admits, and in shared mode tells presence who the secret stands for.
@@ -221,15 +241,31 @@ impl Lobby {
         }
     }
 
-    /// A member is gone: closed, or evicted as too slow. Returns the `left` to publish, once.
+    /// A member is gone: closed, or evicted as too slow. Publishes their `left`, once, and
+    /// returns it for the members here to hear.
     fn depart(&mut self, conn: ConnId) -> Option<RoomEvent> {
         self.fanout.remove(conn);
         let left = self.room.depart(conn, Timestamp::now());
         self.note_if_empty();
-        if let (Some(RoomEvent::Left { user, .. }), Some(presence)) = (&left, &self.presence) {
+        let left = left?;
+        if let (RoomEvent::Left { user, .. }, Some(presence)) = (&left, &self.presence) {
             shared::forget(presence, user.clone(), presence.instance().clone());
         }
-        left
+        let left = self.channel.publish(left);
+        self.heard_here(left)
+    }
+
+    /// A member's `joined` or `left` for the members here, unless it is no news to them: the
+    /// account is in the room on another instance as well, and was listed all along.
+    fn heard_here(&self, event: RoomEvent) -> Option<RoomEvent> {
+        match &event {
+            RoomEvent::Joined { user, .. } | RoomEvent::Left { user, .. }
+                if self.room.is_elsewhere(user) =>
+            {
+                None
+            }
+            _ => Some(event),
+        }
     }
 
     /// Publishes a message and hands it to storage.
@@ -387,7 +423,7 @@ impl Handler<Leave> for Lobby {
 
     fn handle(&mut self, leave: Leave, _ctx: &mut Context<Self>) {
         if let Some(left) = self.depart(leave.conn) {
-            self.publish(left);
+            self.fan_out(left);
         }
     }
 }

@@ -38,6 +38,16 @@ pub(super) fn forget(presence: &Presence, user: User, instance: InstanceId) {
     });
 }
 
+/// Claims a guest's new name in presence, in the background, giving up `old_key`: they made way
+/// for an account, which has that name.
+pub(super) fn reclaim(presence: &Presence, entry: Entry, old_key: NameKey) {
+    let presence = presence.clone();
+    tokio::spawn(async move {
+        // Unreachable, or the new name taken elsewhere meanwhile: the next check settles it.
+        let _ = presence.claim(&entry, Some(old_key.as_str())).await;
+    });
+}
+
 /// Records who `secret` stands for, in the background, so its holder may resume on any instance.
 fn remember(presence: &Presence, secret: &ResumeSecret, user: User) {
     let (presence, fingerprint) = (presence.clone(), secret.fingerprint());
@@ -347,8 +357,13 @@ impl Lobby {
         }
     }
 
-    /// Someone is in the room on another instance: members here hear what changed.
+    /// Someone is in the room on another instance: members here hear what changed. Guests here
+    /// by an account's name make way for it.
     fn place_remote(&mut self, user: User, instance: InstanceId, now: Timestamp) {
+        if user.account {
+            let renamed = self.room.make_way_for(&user, now);
+            self.publish_renamed(renamed);
+        }
         match self.room.arrive_remote(user, instance, now) {
             Remote::Joined(event) | Remote::Renamed(event) => self.fan_out(event),
             Remote::Known => {}
@@ -400,17 +415,20 @@ impl Lobby {
         let me = presence.instance().clone();
         let now = Timestamp::now();
         let alive = |entry: &Entry| live.is_alive(&entry.instance);
-        let elsewhere: HashMap<UserId, &Entry> = entries
+        // An account may be on several instances: one entry each.
+        let elsewhere: HashMap<(UserId, &InstanceId), &Entry> = entries
             .iter()
             .filter(|e| e.instance != me && alive(e))
-            .map(|e| (e.user.id, e))
+            .map(|e| ((e.user.id, &e.instance), e))
             .collect();
 
         // Gone from presence, or their instance died: they left.
         let gone: Vec<(UserId, InstanceId)> = self
             .room
             .remote_members()
-            .filter(|(user, _, seen)| *seen < read_at && !elsewhere.contains_key(&user.id))
+            .filter(|(user, instance, seen)| {
+                *seen < read_at && !elsewhere.contains_key(&(user.id, instance))
+            })
             .map(|(user, instance, _)| (user.id, instance.clone()))
             .collect();
         for (user, instance) in gone {
@@ -421,9 +439,10 @@ impl Lobby {
         // In presence but unheard of here (a lost publish, a Redis outage): they joined, unless
         // they lose their name to a member here, and are about to be told so.
         for entry in elsewhere.values() {
-            if !self.knows_remote(entry) && !self.outranked_here(entry, &presence) {
-                self.place_remote(entry.user.clone(), entry.instance.clone(), now);
+            if self.knows_remote(entry) || self.outranked_here(entry, &presence) {
+                continue;
             }
+            self.place_remote(entry.user.clone(), entry.instance.clone(), now);
         }
         // Entries of dead instances are cleared by whoever notices first.
         for entry in entries.iter().filter(|e| !alive(e)) {
@@ -470,6 +489,8 @@ impl Lobby {
             by_key.entry(entry.user.name.key()).or_default().push(entry);
         }
         let mut losers = Vec::new();
+        // Accounts elsewhere whose username a guest here has: the guest makes way.
+        let mut wanted = Vec::new();
         // Entries to write: claimed as usual, or seized from a rival this member outranks.
         let mut missing = Vec::new();
         for member in self.room.local_members() {
@@ -481,6 +502,9 @@ impl Lobby {
                 .get(member.key)
                 .and_then(|named| named.iter().find(|other| other.user.id != member.user.id));
             match rival {
+                Some(rival) if rival.user.account && !member.user.account => {
+                    wanted.push(rival.user.clone());
+                }
                 Some(rival) if rival.outranks(&entry) => losers.push(member.conn),
                 Some(_) => missing.push((entry, member.resume.clone(), true)),
                 None if !mine.contains(&member.user.id) => {
@@ -488,6 +512,10 @@ impl Lobby {
                 }
                 None => {}
             }
+        }
+        for account in wanted {
+            let renamed = self.room.make_way_for(&account, Timestamp::now());
+            self.publish_renamed(renamed);
         }
         for conn in losers {
             if let Some(session) = self.fanout.remove(conn) {
