@@ -18,6 +18,8 @@ pub const DISCONNECTS: &str = "hubbub_disconnects_total";
 pub const STORAGE_WRITE_SECONDS: &str = "hubbub_storage_write_seconds";
 pub const STORAGE_PENDING: &str = "hubbub_storage_pending";
 pub const STORAGE_DROPPED: &str = "hubbub_storage_dropped_total";
+/// HTTP requests refused as malformed, too large or cut off: what actix-http would log one by one.
+pub const HTTP_CLIENT_ERRORS: &str = "hubbub_http_client_errors_total";
 /// Shared mode: 1 while Redis answers, 0 while it does not.
 pub const REDIS_UP: &str = "hubbub_redis_up";
 

@@ -22,6 +22,7 @@ use crate::domain::Timestamp;
 use crate::instruments;
 use crate::routes::{self, ApiFlood, Proxying, Upgrades};
 use crate::storage::{redact, Storage};
+use crate::telemetry;
 
 /// How often the API flood limiter forgets addresses that have gone quiet, so it does not grow forever.
 const FLOOD_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
@@ -212,6 +213,10 @@ impl Application {
         let (flood, metrics) = (self.flood, self.metrics);
         every(FLOOD_SWEEP_INTERVAL, move || flood.retain_recent());
         every(METRICS_UPKEEP_INTERVAL, move || metrics.run_upkeep());
+        every(
+            telemetry::NOISE_SUMMARY_PERIOD,
+            telemetry::summarise_client_noise,
+        );
         actix_web::rt::spawn(check_sign_ins(Arc::clone(&self.accounts), self.sign_ins));
         actix_web::rt::spawn(forget_expired_sessions(self.accounts));
         if !self.retention.is_zero() {

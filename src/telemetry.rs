@@ -1,9 +1,41 @@
 //! Logging: one `tracing` subscriber writing to stdout, as readable lines or as JSON objects.
+//!
+//! actix-http's HTTP/1 parser and dispatcher log what a client did wrong (a head too large, a
+//! request that does not parse, a connection cut mid-request) at ERROR, one line per request, and
+//! whatever the level: a stranger could fill the operator's log and page them. Those lines are
+//! counted instead, and [`summarise_client_noise`] writes one warning per period for all of them.
 
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
 
 use anyhow::Context;
-use tracing_subscriber::EnvFilter;
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Metadata, Subscriber};
+use tracing_subscriber::filter::filter_fn;
+use tracing_subscriber::layer::{self, SubscriberExt};
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer, Registry};
+
+use crate::instruments;
+
+/// How often, at most, the warning about client-caused HTTP errors is written.
+pub const NOISE_SUMMARY_PERIOD: Duration = Duration::from_secs(10);
+
+/// Where actix-http logs the HTTP/1 errors a client causes.
+const CLIENT_NOISE_TARGETS: [&str; 2] = ["actix_http::h1::decoder", "actix_http::h1::dispatcher"];
+
+/// Client-caused errors since the last summary, and the last one's message.
+static NOISE: Noise = Noise {
+    count: AtomicU64::new(0),
+    last: Mutex::new(String::new()),
+};
+
+struct Noise {
+    count: AtomicU64,
+    last: Mutex<String>,
+}
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -18,19 +50,75 @@ pub enum LogFormat {
 pub fn init(filter: &str, format: LogFormat) -> anyhow::Result<()> {
     let filter =
         EnvFilter::try_new(filter).with_context(|| format!("invalid log filter {filter:?}"))?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    let installed = match format {
+    let lines: Box<dyn Layer<Registry> + Send + Sync> = match format {
         // Colours help a person at a terminal and garble files and log collectors.
-        LogFormat::Text => builder
+        LogFormat::Text => tracing_subscriber::fmt::layer()
             .with_ansi(std::io::stdout().is_terminal())
-            .try_init(),
-        LogFormat::Json => builder
+            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
             .with_current_span(true)
             .with_span_list(false)
-            .try_init(),
+            .boxed(),
     };
-    installed
+    tracing_subscriber::registry()
+        .with(lines.with_filter(filter_fn(|meta| !is_client_noise(meta))))
+        .with(NoiseCounter)
+        .with(filter)
+        .try_init()
         .map_err(|err| anyhow::anyhow!(err))
         .context("failed to install the log subscriber")
+}
+
+/// Writes one warning for the client-caused HTTP errors since the last call, if there were any,
+/// and counts them in `hubbub_http_client_errors_total`. Run every [`NOISE_SUMMARY_PERIOD`].
+pub fn summarise_client_noise() {
+    let count = NOISE.count.swap(0, Ordering::Relaxed);
+    if count == 0 {
+        return;
+    }
+    metrics::counter!(instruments::HTTP_CLIENT_ERRORS).increment(count);
+    let last = NOISE
+        .last
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    tracing::warn!(
+        count,
+        last = %last,
+        "refused {count} malformed, oversized or cut-off HTTP requests in the last {} s",
+        NOISE_SUMMARY_PERIOD.as_secs()
+    );
+}
+
+/// A warning or error from actix-http's HTTP/1 parser or dispatcher.
+fn is_client_noise(meta: &Metadata<'_>) -> bool {
+    meta.is_event() && *meta.level() <= Level::WARN && CLIENT_NOISE_TARGETS.contains(&meta.target())
+}
+
+/// Counts client noise, keeping the last message for the summary.
+struct NoiseCounter;
+
+impl<S: Subscriber> Layer<S> for NoiseCounter {
+    fn on_event(&self, event: &Event<'_>, _: layer::Context<'_, S>) {
+        if !is_client_noise(event.metadata()) {
+            return;
+        }
+        NOISE.count.fetch_add(1, Ordering::Relaxed);
+        let mut message = Message::default();
+        event.record(&mut message);
+        *NOISE.last.lock().unwrap_or_else(PoisonError::into_inner) = message.0;
+    }
+}
+
+/// An event's `message` field, as text.
+#[derive(Default)]
+struct Message(String);
+
+impl Visit for Message {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.0 = format!("{value:?}");
+        }
+    }
 }
