@@ -10,6 +10,19 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::helpers::{eventually, expect_close, next_json, Binary, TestDatabase};
 
+/// Stops the server with SIGTERM and reads what it logged: the text, and each line as JSON.
+async fn json_log(server: Binary) -> (String, Vec<Value>) {
+    let output = tokio::task::spawn_blocking(move || server.terminate())
+        .await
+        .unwrap();
+    let log = String::from_utf8(output.stdout).unwrap();
+    let lines = log
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("every line is JSON"))
+        .collect();
+    (log, lines)
+}
+
 #[actix_web::test]
 async fn json_logs_name_rooms_and_connections_but_never_message_text() {
     let database = TestDatabase::new().await;
@@ -48,15 +61,7 @@ async fn json_logs_name_rooms_and_connections_but_never_message_text() {
     socket.close(None).await.unwrap();
     expect_close(&mut socket).await;
 
-    let output = tokio::task::spawn_blocking(move || server.terminate())
-        .await
-        .unwrap();
-    let log = String::from_utf8(output.stdout).unwrap();
-
-    let lines: Vec<Value> = log
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("every line is JSON"))
-        .collect();
+    let (log, lines) = json_log(server).await;
     let said = |message: &str| {
         lines
             .iter()
@@ -123,14 +128,7 @@ async fn ten_thousand_bad_requests_leave_a_bounded_log_and_no_error() {
     })
     .await;
 
-    let output = tokio::task::spawn_blocking(move || server.terminate())
-        .await
-        .unwrap();
-    let log = String::from_utf8(output.stdout).unwrap();
-    let lines: Vec<Value> = log
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("every line is JSON"))
-        .collect();
+    let (log, lines) = json_log(server).await;
     assert!(lines.len() <= 5, "the log grew with the attack: {log}");
     assert!(
         lines.iter().all(|line| line["level"] != "ERROR"),

@@ -177,11 +177,8 @@ impl Lobby {
             self.close_replaced(old);
         }
         self.publish_renamed(renamed);
-        if let Some(joined) = joined {
-            let joined = self.channel.publish(joined);
-            if let Some(joined) = self.heard_here(joined) {
-                self.fan_out(joined);
-            }
+        if let Some(joined) = joined.and_then(|joined| self.publish_membership(joined)) {
+            self.fan_out(joined);
         }
         // Added after its own `joined` went out, so everyone but the newcomer hears it; the welcome
         // covered everything before.
@@ -251,13 +248,14 @@ impl Lobby {
         if let (RoomEvent::Left { user, .. }, Some(presence)) = (&left, &self.presence) {
             shared::forget(presence, user.clone(), presence.instance().clone());
         }
-        let left = self.channel.publish(left);
-        self.heard_here(left)
+        self.publish_membership(left)
     }
 
-    /// A member's `joined` or `left` for the members here, unless it is no news to them: the
-    /// account is in the room on another instance as well, and was listed all along.
-    fn heard_here(&self, event: RoomEvent) -> Option<RoomEvent> {
+    /// Publishes a member's `joined` or `left` to the room's other lobbies, and returns it for the
+    /// members here unless it is no news to them: the account is in the room on another instance
+    /// as well, and was listed all along.
+    fn publish_membership(&mut self, event: RoomEvent) -> Option<RoomEvent> {
+        let event = self.channel.publish(event);
         match &event {
             RoomEvent::Joined { user, .. } | RoomEvent::Left { user, .. }
                 if self.room.is_elsewhere(user) =>

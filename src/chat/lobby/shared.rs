@@ -439,10 +439,9 @@ impl Lobby {
         // In presence but unheard of here (a lost publish, a Redis outage): they joined, unless
         // they lose their name to a member here, and are about to be told so.
         for entry in elsewhere.values() {
-            if self.knows_remote(entry) || self.outranked_here(entry, &presence) {
-                continue;
+            if !self.knows_remote(entry) && !self.outranked_here(entry, &presence) {
+                self.place_remote(entry.user.clone(), entry.instance.clone(), now);
             }
-            self.place_remote(entry.user.clone(), entry.instance.clone(), now);
         }
         // Entries of dead instances are cleared by whoever notices first.
         for entry in entries.iter().filter(|e| !alive(e)) {
