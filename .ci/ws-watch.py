@@ -1,13 +1,16 @@
-"""Joins a room over a WebSocket, says `welcomed` once the server's welcome arrives, then waits
-for the server to close the connection and prints the close code it sent.
+"""Joins a room over a WebSocket, says `welcomed` once the server's welcome arrives, prints
+`message: TEXT` for each message posted after that, and when the server closes the connection
+prints the close code it sent.
 
-.ci/container-test uses it to see that stopping a container closes connections with 1012. Only the
+.ci/container-test uses it to see that stopping a container closes connections with 1012, and that a
+message posted to one shared-mode container reaches a client of another. Only the
 standard library: CI machines have Python but no WebSocket client.
 
     python3 .ci/ws-watch.py HOST PORT ROOM_CODE
 """
 
 import base64
+import json
 import os
 import socket
 import struct
@@ -55,6 +58,10 @@ while True:
     if opcode == 1 and not welcomed:
         welcomed = True
         print("welcomed", flush=True)
+    elif opcode == 1:
+        event = json.loads(payload)
+        if event.get("type") == "message":
+            print(f"message: {event['text']}", flush=True)
     elif opcode == 8:
         print(struct.unpack(">H", payload[:2])[0] if len(payload) >= 2 else "no code", flush=True)
         break
