@@ -96,7 +96,7 @@ impl Application {
         // First: storage and every lobby take their metrics' handles once, from the recorder.
         let metrics_handle = instruments::recorder()?;
         let storage = Storage::open(&config.database_url, config.storage_buffer).await?;
-        tracing::info!(database = %redact(&config.database_url), "storage ready");
+        tracing::info!(database = %redact(&config.database_url), "storage opened");
         let listener = listen(SocketAddr::new(config.host, config.port))
             .with_context(|| format!("failed to listen on {}:{}", config.host, config.port))?;
         let port = listener

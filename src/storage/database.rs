@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Executor, Row};
+use sqlx::{AnyConnection, AnyPool, Connection, Executor, Row};
 use uuid::Uuid;
 
 use super::writer::{Change, Changed};
@@ -126,8 +126,9 @@ pub struct Batch<'a> {
 }
 
 impl Database {
-    /// Connects and brings the schema up to date; `url` is `sqlite:…` or `postgres://…`.
-    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+    /// A pool for `url` (`sqlite:…` or `postgres://…`) that connects when it is first used:
+    /// opening one needs no server yet. `migrate` brings the schema up to date.
+    pub fn open(url: &str) -> anyhow::Result<Self> {
         sqlx::any::install_default_drivers();
         let url = with_create_mode(url);
         let in_memory = url.contains(":memory:");
@@ -154,19 +155,22 @@ impl Database {
                     Ok(())
                 })
             })
-            .connect(&url)
-            .await
+            .connect_lazy(&url)
             .with_context(|| format!("cannot open the database at {}", redact(&url)))?;
-        sqlx::migrate!("src/storage/migrations")
-            .run(&pool)
-            .await
-            .context("cannot bring the database schema up to date")?;
         let dialect = Dialect::of(&url);
         Ok(Self {
             pool,
             dialect,
             insert_full_chunk: dialect.insert_messages(INSERT_CHUNK).into(),
         })
+    }
+
+    /// Connects (if no connection is open yet) and brings the schema up to date.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        sqlx::migrate!("src/storage/migrations")
+            .run(&self.pool)
+            .await
+            .context("cannot bring the database schema up to date")
     }
 
     pub fn is_postgres(&self) -> bool {
@@ -329,8 +333,16 @@ impl Database {
     /// Stores a batch in one transaction: one commit (one fsync) for all of it. Writing a row that
     /// is already there does nothing, so a batch whose commit was not acknowledged can be retried.
     pub async fn write(&self, batch: &Batch<'_>) -> anyhow::Result<()> {
-        let mut tx = self
-            .pool
+        self.discarded_on_failure(async |connection| self.write_on(connection, batch).await)
+            .await
+    }
+
+    async fn write_on(
+        &self,
+        connection: &mut AnyConnection,
+        batch: &Batch<'_>,
+    ) -> anyhow::Result<()> {
+        let mut tx = connection
             .begin()
             .await
             .context("cannot start a transaction")?;
@@ -377,14 +389,22 @@ impl Database {
     /// each other in a circle. Gives each message its seq, in the order given, and returns the
     /// rooms that no longer exist, whose messages are neither numbered nor stored.
     pub async fn append(&self, messages: &mut [ChatMessage]) -> anyhow::Result<Vec<RoomCode>> {
+        self.discarded_on_failure(async |connection| self.append_on(connection, messages).await)
+            .await
+    }
+
+    async fn append_on(
+        &self,
+        connection: &mut AnyConnection,
+        messages: &mut [ChatMessage],
+    ) -> anyhow::Result<Vec<RoomCode>> {
         // A BTreeMap iterates in code order: the order rows are locked in.
         let mut counts: BTreeMap<RoomCode, u64> = BTreeMap::new();
         for message in messages.iter() {
             *counts.entry(message.room.clone()).or_default() += 1;
         }
         let latest = messages.iter().map(|m| m.ts.as_millis()).max().unwrap_or(0);
-        let mut tx = self
-            .pool
+        let mut tx = connection
             .begin()
             .await
             .context("cannot start a transaction")?;
@@ -448,6 +468,26 @@ impl Database {
         }
         tx.commit().await.context("failed to commit")?;
         Ok(gone)
+    }
+
+    /// Runs a write on a connection of its own, and closes that connection if the write fails
+    /// rather than pooling it again. A COMMIT that fails (SQLite on a full disk) can leave the
+    /// transaction open while sqlx counts it as ended; the next batch on that connection would
+    /// then begin a savepoint inside it, and its "commit" would store nothing, ever.
+    async fn discarded_on_failure<T>(
+        &self,
+        write: impl AsyncFnOnce(&mut AnyConnection) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        let mut connection = self
+            .pool
+            .acquire()
+            .await
+            .context("cannot reach the database")?;
+        let written = write(&mut connection).await;
+        if written.is_err() {
+            connection.close_on_drop();
+        }
+        written
     }
 
     /// Multi-row inserts of `messages`, in chunks that stay under SQLite's limit on bound
@@ -701,7 +741,8 @@ mod tests {
     /// (Both come from `insert_messages`, whose PostgreSQL numbering the test above checks.)
     #[tokio::test]
     async fn a_batch_of_several_chunks_is_stored_whole_and_in_order() {
-        let database = Database::connect("sqlite::memory:").await.unwrap();
+        let database = Database::open("sqlite::memory:").unwrap();
+        database.migrate().await.unwrap();
         let room = RoomCode::generate();
         let from = User::guest(UserId::random(), DisplayName::parse("Ann").unwrap());
         let count = 2 * INSERT_CHUNK + 50;

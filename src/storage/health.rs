@@ -54,16 +54,14 @@ impl Health {
         self.dropped.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    pub fn failed(&self, err: &anyhow::Error) {
-        self.degraded.store(true, Ordering::Relaxed);
+    /// Marks storage degraded by `err`; true if it had been healthy (the outage starts here).
+    pub fn failed(&self, err: &anyhow::Error) -> bool {
+        let was_healthy = !self.degraded.swap(true, Ordering::Relaxed);
         *self
             .last_error
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some(format!("{err:#}"));
-    }
-
-    pub fn is_degraded(&self) -> bool {
-        self.degraded.load(Ordering::Relaxed)
+        was_healthy
     }
 
     /// Marks storage healthy; true if it had been degraded.

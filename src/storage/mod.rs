@@ -30,6 +30,26 @@ use health::Health;
 use sequencer::Append;
 use writer::{Changed, Command, Writer};
 
+/// Brings the schema up to date once the database answers, retrying with backoff.
+async fn until_migrated(database: &Database, health: &Health) {
+    let mut delay = writer::RETRY_FIRST;
+    loop {
+        tokio::time::sleep(delay).await;
+        match database.migrate().await {
+            Ok(()) => {
+                health.recovered();
+                tracing::info!("the database answers: storage ready");
+                return;
+            }
+            Err(err) => {
+                tracing::debug!(error = format!("{err:#}"), retry_in = ?delay, "the database still cannot be reached");
+                health.failed(&err);
+                delay = (delay * 2).min(writer::RETRY_LAST);
+            }
+        }
+    }
+}
+
 /// Reading from storage failed; the room may exist, but cannot be loaded right now.
 #[derive(Debug, thiserror::Error)]
 #[error("storage is unavailable: {0:#}")]
@@ -53,25 +73,49 @@ pub struct Storage {
 }
 
 impl Storage {
-    /// Connects, migrates, and starts the writer on the current runtime. `buffer` bounds the
+    /// Opens the database and starts the writer on the current runtime. `buffer` bounds the
     /// messages held for writing while the database is failing.
+    ///
+    /// A SQLite file is this process's own: what stops it opening will not mend by waiting, so
+    /// that fails here. A PostgreSQL server may start after Hubbub, or be restarting: Hubbub
+    /// starts anyway, not ready and saying why, and connects (and migrates) once it answers.
     pub async fn open(url: &str, buffer: usize) -> anyhow::Result<Self> {
-        let database = Database::connect(url).await?;
+        let database = Database::open(url)?;
         let (commands, receiver) = mpsc::unbounded_channel();
         let health = Arc::new(Health::new());
         let writer = Writer::new(database.clone(), receiver, buffer, Arc::clone(&health));
+        let sequencer = database.is_postgres().then(|| {
+            let (appends, receiver) = mpsc::unbounded_channel();
+            let numbering = sequencer::run(database.clone(), receiver, Arc::clone(&health));
+            (appends, numbering)
+        });
+        let (appends, numbering) = sequencer.unzip();
         // On Tokio itself rather than actix's local task set: if the runtime ends mid-write, the
         // writer is then dropped inside it, as sqlx needs to return its connection to the pool.
-        tokio::spawn(writer.run());
-        let appends = database.is_postgres().then(|| {
-            let (appends, receiver) = mpsc::unbounded_channel();
-            tokio::spawn(sequencer::run(
-                database.clone(),
-                receiver,
-                Arc::clone(&health),
-            ));
-            appends
-        });
+        let start = async move {
+            tokio::spawn(writer.run());
+            if let Some(numbering) = numbering {
+                tokio::spawn(numbering);
+            }
+        };
+        match database.migrate().await {
+            Ok(()) => start.await,
+            Err(err) if !database.is_postgres() => {
+                return Err(err.context(format!("cannot open the database at {}", redact(url))))
+            }
+            Err(err) => {
+                tracing::error!(
+                    error = format!("{err:#}"),
+                    "the database cannot be reached; not ready until it can, retrying"
+                );
+                health.failed(&err);
+                let (database, health) = (database.clone(), Arc::clone(&health));
+                tokio::spawn(async move {
+                    until_migrated(&database, &health).await;
+                    start.await;
+                });
+            }
+        }
         Ok(Self {
             database,
             commands,

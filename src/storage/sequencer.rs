@@ -61,13 +61,12 @@ pub async fn run(
             }
             Err(err) => {
                 // Said once per outage, not once per message: every message meanwhile is refused.
-                if !health.is_degraded() {
+                if health.failed(&err) {
                     tracing::warn!(
                         error = format!("{err:#}"),
                         "storage cannot number messages; posts are refused until it can"
                     );
                 }
-                health.failed(&err);
                 let err = Arc::new(err);
                 for done in replies {
                     let _ = done.send(Err(Unnumbered::Storage(StorageError(anyhow::anyhow!(

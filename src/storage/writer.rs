@@ -31,8 +31,8 @@ const MAX_BATCH: usize = 1_000;
 /// in memory, in database.rs, to 2,100).
 const COMMIT_INTERVAL: Duration = Duration::from_millis(100);
 /// Retry delays after a failed commit double from the first to the last.
-const RETRY_FIRST: Duration = Duration::from_millis(100);
-const RETRY_LAST: Duration = Duration::from_secs(5);
+pub const RETRY_FIRST: Duration = Duration::from_millis(100);
+pub const RETRY_LAST: Duration = Duration::from_secs(5);
 /// A room's last activity is written at most this often: retention counts in days, and each write
 /// skipped saves an UPDATE per room per batch, which at 100 busy rooms was one statement per message.
 const ACTIVITY_GRANULARITY_MS: i64 = 60_000;
@@ -300,13 +300,19 @@ impl Writer {
         self.retry_delay = RETRY_FIRST;
         self.health.set_pending(self.unwritten);
         if self.health.recovered() {
-            tracing::info!("storage recovered");
+            tracing::info!("storage recovered: the writes held back are stored");
         }
     }
 
     fn failed(&mut self, batch: Vec<Command>, err: &anyhow::Error) {
-        tracing::warn!(error = format!("{err:#}"), retry_in = ?self.retry_delay, "storage write failed; the rooms carry on live");
-        self.health.failed(err);
+        // Once per outage: a retry every few seconds for as long as a disk stays full must not
+        // fill the log (and what the retries meet is in /healthz).
+        let error = format!("{err:#}");
+        if self.health.failed(err) {
+            tracing::error!(error, "storage writes are failing; the rooms carry on live, and the writes are retried until they succeed");
+        } else {
+            tracing::debug!(error, retry_in = ?self.retry_delay, "storage write failed again");
+        }
         self.retry_delay = (self.retry_delay * 2).min(RETRY_LAST);
         self.in_flight = 0;
         for command in batch.into_iter().rev() {

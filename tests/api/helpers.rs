@@ -405,6 +405,7 @@ impl Client {
     pub async fn expect_close(&mut self) -> (u16, String) {
         expect_close(&mut self.socket).await
     }
+
 }
 
 pub async fn next_json(socket: &mut Socket) -> Value {
@@ -471,19 +472,31 @@ impl Binary {
         flags: &[&str],
         stdout: std::process::Stdio,
     ) -> Self {
+        let binary = std::process::Command::new(env!("CARGO_BIN_EXE_hubbub"));
+        Self::start_as(binary, &database.url, flags, stdout).await
+    }
+
+    /// Starts it through `command`: the binary, or a wrapper that runs the binary with the
+    /// arguments added to it (`CARGO_BIN_EXE_hubbub` first).
+    pub async fn start_as(
+        mut command: std::process::Command,
+        database_url: &str,
+        flags: &[&str],
+        stdout: std::process::Stdio,
+    ) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let process = std::process::Command::new(env!("CARGO_BIN_EXE_hubbub"))
+        let process = command
             .args([
                 "--host",
                 "127.0.0.1",
                 "--port",
                 &port.to_string(),
                 "--database-url",
-                &database.url,
+                database_url,
             ])
             .args(flags)
             .stdout(stdout)
@@ -504,6 +517,10 @@ impl Binary {
                 .build()
                 .expect("an HTTP client"),
         }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.process.as_ref().expect("the binary is running").id()
     }
 
     /// Makes a request that must succeed and returns its JSON body.

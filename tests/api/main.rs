@@ -4,6 +4,7 @@ mod account_rooms;
 mod accounts;
 mod bad_input;
 mod chat;
+mod faults;
 mod helpers;
 mod join;
 mod limits;

@@ -1,7 +1,10 @@
 //! Redis failing under traffic: stopped, emptied, restored from an old snapshot, or cutting off a
 //! subscriber. Seqs come from PostgreSQL, so none of it may lose, double or renumber a message.
+//! And PostgreSQL failing: mid-run, or down when an instance starts.
 
 use std::time::Duration;
+
+use reqwest::Method;
 
 use crate::harness::{check_room, hear, Cluster, Heard};
 use crate::helpers::{eventually, Client};
@@ -217,4 +220,46 @@ async fn a_postgresql_outage_refuses_posts_without_using_up_a_seq() {
     // Service resumes where it was: the refused post took no seq.
     room.talk(3).await;
     room.check(&cluster).await;
+}
+
+/// PostgreSQL refusing connections when an instance starts: the instance serves `/healthz` and
+/// stays up, not ready, retrying with backoff; once PostgreSQL answers it migrates, becomes ready
+/// and serves rooms.
+#[tokio::test]
+#[ignore = "needs PostgreSQL and redis-server; run by .ci/run"]
+async fn an_instance_started_while_postgresql_is_down_waits_for_it_not_ready() {
+    let mut cluster = Cluster::start(0).await;
+    let outage = cluster.database.block_writes().await;
+    let instance = cluster.launch().await;
+    cluster.instances.push(Some(instance));
+
+    let health = eventually("the instance says storage is degraded", || async {
+        let health = cluster
+            .instance(0)
+            .call(Method::GET, "/healthz", None)
+            .await;
+        (health["storage"]["status"] == "degraded").then_some(health)
+    })
+    .await;
+    assert!(!ready(&cluster, 0).await, "ready without a database");
+    // It stays up through several retries rather than exiting (and being restarted in a loop).
+    let watched = std::time::Instant::now();
+    while watched.elapsed() < Duration::from_secs(3) {
+        cluster
+            .instance(0)
+            .call(Method::GET, "/healthz", None)
+            .await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    outage.end().await;
+
+    eventually("the instance becomes ready", || async {
+        ready(&cluster, 0).await.then_some(())
+    })
+    .await;
+    let code = cluster.create_room(0).await;
+    let mut ann = cluster.join(0, &code, "ann").await;
+    ann.say("the database is back").await;
+    assert_eq!(ann.expect("message").await["text"], "the database is back");
+    assert!(health["storage"]["error"].is_string(), "{health}");
 }

@@ -1,0 +1,228 @@
+//! Faults of the machine under a running server: its disk fills up. The server keeps its SQLite
+//! file on a tmpfs of its own, mounted in a mount namespace of its own (`unshare`), so a test can
+//! fill it without touching the machine's disks.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::Value;
+
+use crate::helpers::{eventually, try_join_at, Binary, Client};
+
+/// Room enough for the schema and the first messages, and quickly filled.
+const TMPFS_SIZE: &str = "2m";
+
+/// A server whose database lives on a small tmpfs that only it (and this test) can see.
+struct OnTmpfs {
+    server: Binary,
+    /// Where the tmpfs is mounted, inside the server's mount namespace.
+    mount: tempfile::TempDir,
+}
+
+impl OnTmpfs {
+    async fn start(flags: &[&str]) -> Self {
+        let mount = tempfile::tempdir().expect("a mount point");
+        let mut wrapper = Command::new("unshare");
+        // A user namespace makes the mount possible without root; the mount namespace keeps it
+        // the server's own, gone when the server is.
+        wrapper.args(["--user", "--map-root-user", "--mount", "sh", "-c"]);
+        wrapper.arg(r#"mount -t tmpfs -o size="$1" tmpfs "$2" && shift 2 && exec "$@""#);
+        wrapper.args(["sh", TMPFS_SIZE]).arg(mount.path());
+        wrapper.arg(env!("CARGO_BIN_EXE_hubbub"));
+        let database = format!("sqlite:{}", mount.path().join("hubbub.db").display());
+        let server = Binary::start_as(wrapper, &database, flags, Stdio::piped()).await;
+        Self { server, mount }
+    }
+
+    /// A path on the tmpfs, as seen from outside the server's namespace.
+    fn path(&self, name: &str) -> PathBuf {
+        let mount = self
+            .mount
+            .path()
+            .strip_prefix("/")
+            .expect("an absolute path");
+        PathBuf::from(format!("/proc/{}/root", self.server.pid()))
+            .join(mount)
+            .join(name)
+    }
+
+    /// Fills the tmpfs to its last byte.
+    fn fill(&self) {
+        let mut ballast = std::fs::File::create(self.path("ballast")).expect("ballast");
+        let block = vec![0u8; 64 * 1024];
+        while ballast.write_all(&block).is_ok() {}
+        // The last block may not fit whole; fill what is left byte by byte.
+        while ballast.write_all(&[0]).is_ok() {}
+    }
+
+    fn free(&self) {
+        std::fs::remove_file(self.path("ballast")).expect("the ballast is removed");
+    }
+
+    /// Runs `command` in the server's namespaces and returns what it printed.
+    fn in_namespace(&self, command: &[&str]) -> String {
+        let output = Command::new("nsenter")
+            .args([
+                "--target",
+                &self.server.pid().to_string(),
+                "--user",
+                "--mount",
+            ])
+            .args(command)
+            .output()
+            .expect("nsenter runs");
+        assert!(output.status.success(), "{command:?}: {output:?}");
+        String::from_utf8(output.stdout).expect("UTF-8")
+    }
+
+    /// How many messages the database file holds, counted inside the server's namespace (by
+    /// Python's sqlite3: SQLite resolves a `/proc/PID/root` path to this test's own root).
+    fn stored_messages(&self) -> i64 {
+        let database = self.mount.path().join("hubbub.db");
+        let count = "import sqlite3, sys; \
+            print(sqlite3.connect(sys.argv[1]).execute('SELECT COUNT(*) FROM messages').fetchone()[0])";
+        let output = self.in_namespace(&["python3", "-c", count, &database.to_string_lossy()]);
+        output.trim().parse().expect("a count")
+    }
+
+    async fn storage(&self) -> Value {
+        self.server.call(Method::GET, "/healthz", None).await["storage"].take()
+    }
+
+    /// The server's CPU time so far (user and system), from /proc.
+    fn cpu_time(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.server.pid())).unwrap();
+        // Fields after the command's name, which ends at the last ')': utime and stime are 12th and 13th.
+        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        // Linux reports in USER_HZ, 100 per second on every architecture it runs on.
+        Duration::from_millis(ticks * 10)
+    }
+}
+
+/// A room of two on the server, and what `ann` says while storage fails: each is delivered live.
+struct Conversation {
+    ann: Client,
+    bob: Client,
+    said: usize,
+}
+
+impl Conversation {
+    async fn start(disk: &OnTmpfs) -> Self {
+        let created = disk.server.call(Method::POST, "/api/rooms", None).await;
+        let code = created["code"].as_str().unwrap().to_owned();
+        let ws = disk.server.url.replace("http://", "ws://");
+        let join = |name: &str| format!("{ws}/ws/{code}?name={name}");
+        let mut ann = try_join_at(join("ann")).await.unwrap();
+        let bob = try_join_at(join("bob")).await.unwrap();
+        ann.expect("joined").await;
+        Self { ann, bob, said: 0 }
+    }
+
+    /// Says a message of about 2 KiB; both see it live, whatever storage is doing.
+    async fn say(&mut self) {
+        let text = format!("message {} {}", self.said, "x".repeat(2_000));
+        self.ann.say(&text).await;
+        assert_eq!(self.ann.expect("message").await["text"], text.as_str());
+        assert_eq!(self.bob.expect("message").await["text"], text.as_str());
+        self.said += 1;
+    }
+
+    /// Talks until storage says it is degraded (a fuller disk may take a few writes to notice).
+    async fn until_degraded(&mut self, disk: &OnTmpfs) -> Value {
+        for _ in 0..500 {
+            self.say().await;
+            let storage = disk.storage().await;
+            if storage["status"] == "degraded" {
+                return storage;
+            }
+        }
+        panic!("storage never noticed the fault");
+    }
+}
+
+/// What a fault must and must not do while it lasts: live chat goes on, /readyz says not ready,
+/// and the server waits for storage rather than spinning on it.
+async fn while_failing(disk: &OnTmpfs, talk: &mut Conversation) {
+    let readyz = reqwest::get(format!("{}/readyz", disk.server.url))
+        .await
+        .unwrap();
+    assert_eq!(readyz.status(), 503);
+    let (cpu, wall) = (disk.cpu_time(), Instant::now());
+    for _ in 0..5 {
+        talk.say().await;
+    }
+    // Not a speed limit: a writer retrying in a loop would use a whole core.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let used = disk.cpu_time() - cpu;
+    assert!(
+        used < wall.elapsed() / 3,
+        "{used:?} of CPU in {:?}",
+        wall.elapsed()
+    );
+}
+
+/// Once the fault is gone, every message said is stored, none was dropped, and the log said it
+/// once: one ERROR when writes began failing, and that storage recovered.
+async fn after_recovery(disk: OnTmpfs, talk: Conversation) {
+    let storage = eventually("storage recovers and writes what it held", || async {
+        let storage = disk.storage().await;
+        (storage["status"] == "ok" && storage["pending"] == 0).then_some(storage)
+    })
+    .await;
+    let stored = disk.stored_messages();
+    let said = i64::try_from(talk.said).unwrap();
+    drop(talk);
+
+    let output = tokio::task::spawn_blocking(move || disk.server.terminate())
+        .await
+        .unwrap();
+    let log = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(storage["dropped"], 0, "{log}");
+    assert_eq!(stored, said, "{log}");
+    assert!(output.status.success(), "{:?}", output.status);
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let errors: Vec<&Value> = lines
+        .iter()
+        .filter(|line| line["level"] == "ERROR")
+        .collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(log.contains("storage recovered"), "{log}");
+}
+
+const FLAGS: [&str; 6] = [
+    "--log-format",
+    "json",
+    "--rate-limit",
+    "1000",
+    "--rate-burst",
+    "1000",
+];
+
+#[actix_web::test]
+async fn a_full_disk_keeps_rooms_live_and_loses_nothing_once_space_returns() {
+    let disk = OnTmpfs::start(&FLAGS).await;
+    let mut talk = Conversation::start(&disk).await;
+    talk.say().await;
+    eventually("the first message is stored", || async {
+        (disk.stored_messages() == 1).then_some(())
+    })
+    .await;
+
+    disk.fill();
+    let storage = talk.until_degraded(&disk).await;
+    assert!(
+        storage["error"].as_str().unwrap().contains("full"),
+        "{storage}"
+    );
+    while_failing(&disk, &mut talk).await;
+    disk.free();
+
+    after_recovery(disk, talk).await;
+}
