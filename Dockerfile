@@ -2,6 +2,8 @@
 # Hubbub in a container: built with the Rust toolchain, run from an image of nothing but the binary
 # and the glibc it links to, as a non-root user.
 # `docker build -t hubbub . && docker run -p 8080:8080 -v hubbub-data:/data hubbub`
+# CI lints this file with hadolint and `.ci/container-test` builds it and runs the image under podman:
+# health check, uid 10001, SIGTERM, the volume across containers, and shared mode on the host network.
 
 ARG RUST_VERSION=1.95
 

@@ -3,6 +3,7 @@
 
 pub mod connections;
 pub mod fanout;
+pub mod fragments;
 pub mod history;
 pub mod ids;
 pub mod lobby;

@@ -11,10 +11,10 @@ use actix::{
 use actix_http::ws::Item;
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_actors::ws::{self, CloseReason, ProtocolError};
-use bytes::BytesMut;
 use governor::{DefaultDirectRateLimiter, RateLimiter};
 
 use super::connections::Slot;
+use super::fragments::{Fragments, Refused};
 use super::ids::{ConnId, ResumeSecret};
 use super::lobby::Lobby;
 use super::messages::{
@@ -90,7 +90,7 @@ pub fn start(
         opened: Instant::now(),
         last_heard: Instant::now(),
         last_typing: None,
-        fragments: None,
+        fragments: Fragments::default(),
         closing: None,
         rate_limited: 0,
     };
@@ -140,7 +140,7 @@ pub struct Session {
     /// Made at the first claim: most connections never claim, and an idle one should cost little.
     claims: Option<Box<DefaultDirectRateLimiter>>,
     /// A text message arriving in continuation frames, until its last frame.
-    fragments: Option<BytesMut>,
+    fragments: Fragments,
     /// Why the server closed the connection, for the closing log line.
     closing: Option<Close>,
     /// Messages refused by the flood limit; counted for the closing log line rather than logged
@@ -342,29 +342,12 @@ impl Session {
 
     /// Collects a message sent in pieces, within the same size bound as a single frame.
     fn on_fragment(&mut self, item: Item, ctx: &mut WsContext) {
-        let (piece, last) = match item {
-            Item::FirstText(piece) => {
-                self.fragments = Some(BytesMut::new());
-                (piece, false)
-            }
-            Item::FirstBinary(_) => return self.close(ctx, unsupported_binary()),
-            Item::Continue(piece) => (piece, false),
-            Item::Last(piece) => (piece, true),
-        };
-        // The codec refuses continuations without a start, so `fragments` is set here.
-        let Some(buffer) = self.fragments.as_mut() else {
-            return;
-        };
-        buffer.extend_from_slice(&piece);
-        if buffer.len() > MAX_FRAME_BYTES {
-            return self.close(ctx, too_big());
-        }
-        if last {
-            let bytes = self.fragments.take().unwrap_or_default();
-            match std::str::from_utf8(&bytes) {
-                Ok(text) => self.on_text(text, ctx),
-                Err(_) => self.close(ctx, not_utf8()),
-            }
+        match self.fragments.push(item, MAX_FRAME_BYTES) {
+            Ok(Some(text)) => self.on_text(&text, ctx),
+            Ok(None) => {}
+            Err(Refused::Binary) => self.close(ctx, unsupported_binary()),
+            Err(Refused::TooBig) => self.close(ctx, too_big()),
+            Err(Refused::NotUtf8) => self.close(ctx, not_utf8()),
         }
     }
 }

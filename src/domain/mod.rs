@@ -26,14 +26,14 @@ pub use error_code::ErrorCode;
 pub use instance_id::InstanceId;
 pub use lifetime::MessageLifetime;
 pub use message_text::{MessageRef, MessageText, MAX_MESSAGE_CHARS};
-pub use password::Password;
+pub use password::{Password, MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS};
 pub use role::{Ban, Ownership, Role, RoomRules, Rule, Sanction};
 pub use room_code::RoomCode;
 pub use room_event::RoomEvent;
 pub use room_pass::{PasswordHash, PASS_LIFETIME};
 pub use session_token::{SessionToken, TokenDigest};
 pub use timestamp::Timestamp;
-pub use username::{AccountKey, Username};
+pub use username::{AccountKey, Username, MAX_USERNAME_CHARS, MIN_USERNAME_CHARS};
 
 /// Why a piece of user input was refused; `code` is the machine-readable word clients match on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -8,7 +8,7 @@ use super::session_cookie::SessionCookie;
 use super::{same_origin, ApiError, Proxying};
 use crate::accounts::{Accounts, SignedIn};
 use crate::chat::sign_ins::SignIns;
-use crate::domain::{Account, Password, SessionToken, Username};
+use crate::domain::{Account, Invalid, Password, SessionToken, Username};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -17,11 +17,34 @@ pub struct Credentials {
     password: String,
 }
 
+impl Credentials {
+    /// A new account's username and password, both held to the rules.
+    pub fn registration(self) -> Result<(Username, Password), Invalid> {
+        Ok((
+            Username::parse(&self.username)?,
+            Password::parse(self.password)?,
+        ))
+    }
+
+    /// A sign-in: the username as typed (an unknown one fails like a wrong password) and a
+    /// password within the size bound.
+    pub fn sign_in(self) -> Result<(String, Password), Invalid> {
+        Ok((self.username, Password::attempt(self.password)?))
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
     current: String,
     new: String,
+}
+
+impl PasswordChange {
+    /// The current password (only bounded) and the new one (held to the rules).
+    pub fn passwords(self) -> Result<(Password, Password), Invalid> {
+        Ok((Password::attempt(self.current)?, Password::parse(self.new)?))
+    }
 }
 
 #[derive(Deserialize)]
@@ -40,9 +63,7 @@ pub async fn register(
     sign_ins: web::Data<SignIns>,
 ) -> Result<HttpResponse, ApiError> {
     same_origin::check(&req, &proxying)?;
-    let Credentials { username, password } = body.into_inner();
-    let username = Username::parse(&username)?;
-    let password = Password::parse(password)?;
+    let (username, password) = body.into_inner().registration()?;
     let from = proxying.client(&req).address;
     let signed_in = accounts.register(username, password, from).await?;
     let services = (accounts.get_ref(), proxying.get_ref(), sign_ins.get_ref());
@@ -59,8 +80,7 @@ pub async fn login(
     sign_ins: web::Data<SignIns>,
 ) -> Result<HttpResponse, ApiError> {
     same_origin::check(&req, &proxying)?;
-    let Credentials { username, password } = body.into_inner();
-    let password = Password::attempt(password)?;
+    let (username, password) = body.into_inner().sign_in()?;
     let from = proxying.client(&req).address;
     let signed_in = accounts.login(&username, password, from).await?;
     let services = (accounts.get_ref(), proxying.get_ref(), sign_ins.get_ref());
@@ -106,9 +126,7 @@ pub async fn change_password(
 ) -> Result<HttpResponse, ApiError> {
     same_origin::check(&req, &proxying)?;
     let (account, token) = signed_in(&req, &accounts, &proxying).await?;
-    let PasswordChange { current, new } = body.into_inner();
-    let new = Password::parse(new)?;
-    let current = Password::attempt(current)?;
+    let (current, new) = body.into_inner().passwords()?;
     let from = proxying.client(&req).address;
     accounts
         .change_password(&account, &token, current, new, from)

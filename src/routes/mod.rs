@@ -1,15 +1,15 @@
 //! HTTP routes: the WebSocket upgrade, the JSON API (rooms and accounts), pages, and health.
 
-mod account;
+pub mod account;
 mod client;
 mod error;
 mod health;
 mod pages;
-mod rooms;
+pub mod rooms;
 mod same_origin;
 mod session_cookie;
 mod static_files;
-mod ws;
+pub mod ws;
 
 use actix_web::middleware::{DefaultHeaders, ErrorHandlers};
 use actix_web::web;

@@ -4,6 +4,7 @@ use std::net::IpAddr;
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
+use governor::clock::{Clock, DefaultClock};
 use governor::DefaultKeyedRateLimiter;
 use serde::Deserialize;
 use serde_json::json;
@@ -15,8 +16,8 @@ use crate::accounts::Accounts;
 use crate::chat::messages::{ApiPost, ReadHistory};
 use crate::chat::registry::Registry;
 use crate::domain::{
-    DisplayName, MessageLifetime, MessageText, Ownership, Password, RoomCode, SessionToken,
-    PASS_LIFETIME,
+    DisplayName, Invalid, MessageLifetime, MessageText, Ownership, Password, RoomCode,
+    SessionToken, PASS_LIFETIME,
 };
 use crate::storage::Keep;
 
@@ -26,15 +27,43 @@ pub type ApiFlood = DefaultKeyedRateLimiter<IpAddr>;
 const DEFAULT_PAGE: usize = 50;
 const MAX_PAGE: usize = 500;
 
+/// The body of `POST /api/rooms`: all of it optional, the body itself included.
 #[derive(Deserialize, Default)]
-struct CreateRoom {
+struct CreateRoomBody {
     code: Option<String>,
     /// Messages disappear this many seconds after they are sent.
     expire_after_seconds: Option<u64>,
 }
 
+/// What a room is asked to be created as.
+#[derive(Debug)]
+pub struct CreateRoom {
+    pub code: Option<RoomCode>,
+    pub lifetime: Option<MessageLifetime>,
+}
+
+impl CreateRoom {
+    /// Reads the request's body; an empty one asks for a generated code and lasting messages.
+    pub fn from_body(body: &[u8]) -> Result<Self, ApiError> {
+        let body: CreateRoomBody = if body.iter().all(u8::is_ascii_whitespace) {
+            CreateRoomBody::default()
+        } else {
+            serde_json::from_slice(body)
+                .map_err(|err| ApiError::BadRequest(format!("invalid JSON body: {err}")))?
+        };
+        Ok(Self {
+            code: body.code.as_deref().map(RoomCode::parse).transpose()?,
+            lifetime: body
+                .expire_after_seconds
+                .map(MessageLifetime::from_seconds)
+                .transpose()?,
+        })
+    }
+}
+
 /// `POST /api/rooms` with an optional `{"code": "…"}`. Answers, once, the room's owner token:
-/// only its digest is kept. A signed-in creator's account owns the room as well.
+/// only its digest is kept. A signed-in creator's account owns the room as well. Creations count
+/// against the address's API quota, so one address cannot take every room the server may hold.
 #[tracing::instrument(skip_all)]
 pub async fn create(
     req: HttpRequest,
@@ -42,35 +71,32 @@ pub async fn create(
     registry: web::Data<Registry>,
     proxying: web::Data<Proxying>,
     accounts: web::Data<Accounts>,
+    flood: web::Data<ApiFlood>,
 ) -> Result<HttpResponse, ApiError> {
     // With a cookie it acts for an account: held to the cross-site rules.
     let session = SessionCookie::of(&req, &proxying).token(&req);
     if session.is_some() {
         same_origin::check(&req, &proxying)?;
     }
-    // An empty body is allowed: it asks for a generated code.
-    let body: CreateRoom = if body.iter().all(u8::is_ascii_whitespace) {
-        CreateRoom::default()
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|err| ApiError::BadRequest(format!("invalid JSON body: {err}")))?
-    };
-    let requested = body.code.as_deref().map(RoomCode::parse).transpose()?;
-    let lifetime = body
-        .expire_after_seconds
-        .map(MessageLifetime::from_seconds)
-        .transpose()?;
+    let asked = CreateRoom::from_body(&body)?;
     let creator = match &session {
         Some(token) => accounts.authenticate(token).await?,
         None => None,
     };
+    if let Some(address) = proxying.client(&req).address {
+        flood.check_key(&address).map_err(|not_until| {
+            ApiError::Throttled(not_until.wait_time_from(Clock::now(&DefaultClock::default())))
+        })?;
+    }
     let owner_token = SessionToken::generate();
     let ownership = Ownership {
         token: Some(owner_token.digest()),
         account: creator.map(|account| account.id),
         ..Ownership::default()
     };
-    let code = registry.create(requested, lifetime, ownership).await?;
+    let code = registry
+        .create(asked.code, asked.lifetime, ownership)
+        .await?;
     let url = format!("{}/r/{code}", proxying.base_url(&req));
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/rooms/{code}")))
@@ -136,6 +162,16 @@ pub struct NewMessage {
     text: String,
 }
 
+impl NewMessage {
+    /// The post this body asks for, its name and text validated.
+    pub fn post(&self) -> Result<ApiPost, Invalid> {
+        Ok(ApiPost {
+            name: DisplayName::parse(&self.name)?,
+            text: MessageText::parse(&self.text)?,
+        })
+    }
+}
+
 /// `POST /api/rooms/{code}/messages` with `{"name": "…", "text": "…"}`: delivered live to the room.
 #[tracing::instrument(skip_all, fields(room = %code))]
 pub async fn post_message(
@@ -146,11 +182,7 @@ pub async fn post_message(
     flood: web::Data<ApiFlood>,
     proxying: web::Data<Proxying>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
-    let post = ApiPost {
-        name: DisplayName::parse(&body.name)?,
-        text: MessageText::parse(&body.text)?,
-    };
+    let post = body.post()?;
     if let Some(address) = proxying.client(&req).address {
         flood
             .check_key(&address)

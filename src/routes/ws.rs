@@ -95,7 +95,7 @@ pub async fn connect(
             return session::refuse(&req, payload, Close::new(CloseCode::TryAgain, reason));
         }
     };
-    let join = match parse(&code, params.into_inner(), client.address, signed_in) {
+    let join = match join_request(&code, params.into_inner(), client.address, signed_in) {
         Ok(join) => join,
         Err(invalid) => {
             return session::refuse(
@@ -140,7 +140,8 @@ pub async fn connect(
     }
 }
 
-fn parse(
+/// What an upgrade asks for, validated: the room, the name, and how to resume.
+pub fn join_request(
     code: &str,
     params: UpgradeParams,
     client: Option<std::net::IpAddr>,

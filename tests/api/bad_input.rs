@@ -1,6 +1,7 @@
 //! Bad input never kills the server or the room: error frames for bad JSON, close codes for bad framing.
 
 use serde_json::json;
+use tokio::io::AsyncWriteExt;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::Message;
@@ -267,4 +268,23 @@ async fn a_client_close_is_answered() {
     ann.socket.close(None).await.unwrap();
 
     assert_eq!(ann.expect_close().await.0, 1005);
+}
+
+/// A control frame that breaks RFC 6455's rules for them (a payload over 125 bytes, or sent in
+/// pieces) closes the connection with 1002, and the room is told the sender left. Written as raw
+/// bytes: WebSocket libraries refuse to make such frames.
+#[actix_web::test]
+async fn bad_control_frames_close_with_1002() {
+    let app = spawn_app().await;
+    // Masked client frames (the mask all zeroes): a ping of 200 bytes, and a ping without FIN.
+    let long_ping = [&[0x89, 0x80 | 126, 0, 200, 0, 0, 0, 0][..], &[b'p'; 200]].concat();
+    let fragmented_ping = [&[0x09, 0x80 | 5, 0, 0, 0, 0][..], b"piece"].concat();
+    for frame in [long_ping, fragmented_ping] {
+        let (mut ann, mut bob) = room_of_two(&app).await;
+
+        ann.tcp().write_all(&frame).await.unwrap();
+
+        assert_eq!(ann.expect_close().await.0, 1002);
+        assert_eq!(bob.expect("left").await["user"]["name"], "ann");
+    }
 }

@@ -406,6 +406,13 @@ impl Client {
         expect_close(&mut self.socket).await
     }
 
+    /// The TCP connection under the WebSocket, to send what no WebSocket library would.
+    pub fn tcp(&mut self) -> &mut TcpStream {
+        match self.socket.get_mut() {
+            MaybeTlsStream::Plain(stream) => stream,
+            _ => unreachable!("tests connect without TLS"),
+        }
+    }
 }
 
 pub async fn next_json(socket: &mut Socket) -> Value {

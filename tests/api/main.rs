@@ -11,6 +11,7 @@ mod limits;
 mod logs;
 mod metrics;
 mod moderation;
+mod network;
 mod origin;
 mod proxy;
 mod resume;

@@ -339,10 +339,11 @@ async fn bad_paging_parameters_get_400() {
     );
 }
 
-/// Posting over the API has the same flood limit as a connection, per client address.
+/// Posting over the API has the same flood limit as a connection, per client address; creating
+/// the room took one of its burst of three.
 #[actix_web::test]
 async fn api_posts_are_rate_limited_per_address() {
-    let app = spawn_app_with(&["--rate-limit", "1", "--rate-burst", "2"]).await;
+    let app = spawn_app_with(&["--rate-limit", "1", "--rate-burst", "3"]).await;
     let code = app.create_room().await;
     let path = format!("/api/rooms/{code}/messages");
     let post = json!({ "name": "bot", "text": "hi" });
@@ -354,4 +355,56 @@ async fn api_posts_are_rate_limited_per_address() {
 
     assert_eq!(&statuses[..2], [201, 201]);
     assert!(statuses.contains(&429), "{statuses:?}");
+}
+
+/// A burst of room creations from one address gets the API's flood limit: the burst is created,
+/// the rest is refused with 429 and `Retry-After` and creates nothing, and after that wait the
+/// address may create again.
+#[actix_web::test]
+async fn a_burst_of_room_creations_from_one_address_is_throttled() {
+    let app = spawn_app_with(&[
+        "--rate-limit",
+        "1",
+        "--rate-burst",
+        "5",
+        "--max-rooms",
+        "10",
+    ])
+    .await;
+
+    let answers = futures_util::future::join_all(
+        (0..30).map(|_| app.http.post(format!("{}/api/rooms", app.address)).send()),
+    )
+    .await;
+
+    let mut created = 0;
+    for answer in answers {
+        let answer = answer.expect("the server answers");
+        match answer.status().as_u16() {
+            201 => created += 1,
+            429 => {
+                let retry_after = answer.headers()["retry-after"].to_str().unwrap().to_owned();
+                assert!(
+                    retry_after.parse::<u64>().is_ok_and(|s| s >= 1),
+                    "{retry_after}"
+                );
+                assert_eq!(error_code(answer, 429).await, "rate_limited");
+            }
+            other => panic!("a creation answered {other}"),
+        }
+    }
+    // The burst, and at most one more if a second passed while the requests were answered.
+    assert!((5..=6).contains(&created), "{created} rooms created");
+    // Had the refusals created rooms, the room limit of 10 would refuse this one once allowed.
+    let again = crate::helpers::eventually("the address may create a room again", || async {
+        let answer = app
+            .http
+            .post(format!("{}/api/rooms", app.address))
+            .send()
+            .await
+            .ok()?;
+        (answer.status() != 429).then_some(answer.status())
+    })
+    .await;
+    assert_eq!(again, 201);
 }
