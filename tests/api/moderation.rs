@@ -531,7 +531,7 @@ async fn a_ban_keeps_a_guest_and_an_account_out_across_a_restart_until_lifted() 
     let mut eve = join_from(&app, &code, "name=eve", "203.0.113.9")
         .await
         .unwrap();
-    let bob = app.join_signed_in(&code, &bob_cookie).await;
+    let mut bob = app.join_signed_in(&code, &bob_cookie).await;
     let mut carol = join_from(&app, &code, "name=carol", "198.51.100.2")
         .await
         .unwrap();
@@ -559,6 +559,8 @@ async fn a_ban_keeps_a_guest_and_an_account_out_across_a_restart_until_lifted() 
     );
     ann.send(json!({ "type": "ban", "user_id": bob.id() }))
         .await;
+    // The ban is in force once bob is sent out; his rejoin below must not overtake it.
+    assert_eq!(bob.expect_close().await.0, 4403);
     let (eve_id, eve_secret) = (eve.id().to_owned(), eve.resume_secret().to_owned());
     let bob_id = bob.id().to_owned();
     drop(bob);
