@@ -61,6 +61,21 @@ impl CreateRoom {
     }
 }
 
+/// Takes one request from the client address's API quota (posts and room creations share it);
+/// `Err` says how long until the address has one again.
+fn spend_quota(
+    flood: &ApiFlood,
+    proxying: &Proxying,
+    req: &HttpRequest,
+) -> Result<(), std::time::Duration> {
+    let Some(address) = proxying.client(req).address else {
+        return Ok(());
+    };
+    flood
+        .check_key(&address)
+        .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+}
+
 /// `POST /api/rooms` with an optional `{"code": "…"}`. Answers, once, the room's owner token:
 /// only its digest is kept. A signed-in creator's account owns the room as well. Creations count
 /// against the address's API quota, so one address cannot take every room the server may hold.
@@ -83,11 +98,7 @@ pub async fn create(
         Some(token) => accounts.authenticate(token).await?,
         None => None,
     };
-    if let Some(address) = proxying.client(&req).address {
-        flood.check_key(&address).map_err(|not_until| {
-            ApiError::Throttled(not_until.wait_time_from(Clock::now(&DefaultClock::default())))
-        })?;
-    }
+    spend_quota(&flood, &proxying, &req).map_err(ApiError::Throttled)?;
     let owner_token = SessionToken::generate();
     let ownership = Ownership {
         token: Some(owner_token.digest()),
@@ -183,11 +194,7 @@ pub async fn post_message(
     proxying: web::Data<Proxying>,
 ) -> Result<HttpResponse, ApiError> {
     let post = body.post()?;
-    if let Some(address) = proxying.client(&req).address {
-        flood
-            .check_key(&address)
-            .map_err(|_| ApiError::RateLimited)?;
-    }
+    spend_quota(&flood, &proxying, &req).map_err(|_| ApiError::RateLimited)?;
     let code = RoomCode::parse(&code)?;
     match registry.ask(&code, post).await? {
         Some(posted) => Ok(HttpResponse::Created().json(posted?)),
