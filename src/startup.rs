@@ -207,7 +207,7 @@ impl Application {
             shutdown.await;
             tracing::info!("shutting down: closing connections with 1012, then writing storage");
             // Clients told "service restart" reconnect and resume by themselves, elsewhere or here.
-            registry.shut_down();
+            registry.shut_down().await;
             handle.stop(true).await;
         });
         let (flood, metrics) = (self.flood, self.metrics);

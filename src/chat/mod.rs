@@ -6,6 +6,7 @@ pub mod fanout;
 pub mod fragments;
 pub mod history;
 pub mod ids;
+mod loading;
 pub mod lobby;
 pub mod messages;
 pub mod moderation;

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use actix::{Addr, Handler, Message};
 
+use super::loading::Loading;
 use super::lobby::{Lobby, Wiring};
 use super::messages::{Describe, ReadHistory, Shutdown};
 use super::room::{RoomInfo, RoomState};
@@ -27,6 +28,9 @@ type Rooms = Arc<Mutex<HashMap<RoomCode, Addr<Lobby>>>>;
 pub struct Registry {
     // A std Mutex, not tokio's: it is held for one map operation and never across an await.
     rooms: Rooms,
+    /// One load per room at a time: a room is marked open in storage once, and a burst of
+    /// reconnects after a restart reads it once.
+    loading: Arc<Loading>,
     settings: Arc<RoomSettings>,
     storage: Storage,
     broker: Broker,
@@ -56,6 +60,7 @@ impl Registry {
     pub fn new(settings: RoomSettings, storage: Storage, broker: Broker, hasher: Hasher) -> Self {
         Self {
             rooms: Arc::default(),
+            loading: Arc::default(),
             settings: Arc::new(settings),
             storage,
             broker,
@@ -125,7 +130,18 @@ impl Registry {
         if let Some(lobby) = self.live(code) {
             return Ok(Some(lobby));
         }
-        let Some(stored) = self.storage.room(code).await? else {
+        let _turn = self.loading.turn(code).await;
+        if let Some(lobby) = self.live(code) {
+            return Ok(Some(lobby));
+        }
+        // Alone, a lobby numbers its room's messages itself, and storage keeps a record of whether
+        // it closed cleanly; in shared mode the database numbers them.
+        let stored = if self.broker.is_shared() {
+            self.storage.room(code).await?
+        } else {
+            self.storage.reopen(code).await?
+        };
+        let Some(stored) = stored else {
             return Ok(None);
         };
         let cutoff = expiry_cutoff(&stored);
@@ -137,7 +153,7 @@ impl Registry {
         let first = recent.first().map_or(u64::MAX, |m| m.seq);
         let deleted = self.storage.deleted(code, (first - 1, u64::MAX)).await?;
         let mut rooms = self.lock();
-        // Another request may have brought it back meanwhile; there must be one lobby per room.
+        // There must be one lobby per room, and `create` may have started this one meanwhile.
         if let Some(lobby) = rooms.get(code) {
             return Ok(Some(lobby.clone()));
         }
@@ -259,11 +275,12 @@ impl Registry {
         Ok(self.live(code).is_some() || self.storage.room(code).await?.is_some())
     }
 
-    /// Tells every live room the server is stopping, so each closes its connections with 1012.
-    pub fn shut_down(&self) {
-        for lobby in self.lock().values() {
-            lobby.do_send(Shutdown);
-        }
+    /// Tells every live room the server is stopping, so each closes its connections with 1012;
+    /// returns once each has queued its last writes, so the final flush stores them.
+    pub async fn shut_down(&self) {
+        let lobbies: Vec<_> = self.lock().values().cloned().collect();
+        // A lobby gone meanwhile unloaded as idle, having queued its writes then.
+        futures_util::future::join_all(lobbies.iter().map(|lobby| lobby.send(Shutdown))).await;
     }
 
     fn live(&self, code: &RoomCode) -> Option<Addr<Lobby>> {

@@ -101,8 +101,11 @@ impl Dialect {
 /// What storage knows about a room, enough to bring its lobby back.
 pub struct StoredRoom {
     pub created_at: Timestamp,
-    /// The highest seq stored, 0 for a room without messages.
+    /// The highest seq given, as far as storage knows: 0 for a room without messages.
     pub last_seq: u64,
+    /// Whether the process that last had the room open closed it cleanly, writing `last_seq`
+    /// after all its messages. A process that died may have given seqs past `last_seq`.
+    pub closed: bool,
     /// Set for rooms whose messages disappear.
     pub lifetime: Option<MessageLifetime>,
     pub ownership: Ownership,
@@ -116,13 +119,14 @@ pub enum Keep {
 }
 
 /// A unit of work for one transaction: messages to store (in order), edits and deletions of stored
-/// messages (applied after the inserts: a change never comes before its message), and rooms whose last
-/// activity to move forward.
+/// messages (applied after the inserts: a change never comes before its message), rooms whose last
+/// activity to move forward, and rooms closed at a seq (after the messages they numbered).
 #[derive(Default)]
 pub struct Batch<'a> {
     pub messages: Vec<&'a ChatMessage>,
     pub changes: Vec<&'a Change>,
     pub activity: Vec<(&'a RoomCode, Timestamp)>,
+    pub closes: Vec<(&'a RoomCode, u64)>,
 }
 
 impl Database {
@@ -190,12 +194,14 @@ impl Database {
     }
 
     pub async fn room(&self, code: &RoomCode) -> anyhow::Result<Option<StoredRoom>> {
-        // The seq a room has reached: its numbering's record (shared mode) or its newest message.
+        // The seq a room has reached: its numbering's record (shared mode, expiry), its newest
+        // message, or where it was closed.
         let sql = format!(
             "SELECT created_at, expire_after_ms, owner_token_digest, owner_account, locked, accounts_only, password_hash, \
-             {}(last_seq, COALESCE((SELECT MAX(seq) FROM messages WHERE room = $1), 0)) AS last_seq \
+             CAST(CASE WHEN closed_seq IS NULL THEN 0 ELSE 1 END AS BIGINT) AS closed, \
+             {greatest}(last_seq, COALESCE(closed_seq, 0), COALESCE((SELECT MAX(seq) FROM messages WHERE room = $1), 0)) AS last_seq \
              FROM rooms WHERE code = $2",
-            self.dialect.greatest()
+            greatest = self.dialect.greatest()
         );
         let row = sqlx::query(&sql)
             .bind(code.as_str())
@@ -211,6 +217,7 @@ impl Database {
         let expire_after: Option<i64> = row.try_get("expire_after_ms")?;
         let token: Option<String> = row.try_get("owner_token_digest")?;
         let account: Option<String> = row.try_get("owner_account")?;
+        let closed: i64 = row.try_get("closed")?;
         let locked: i64 = row.try_get("locked")?;
         let accounts_only: i64 = row.try_get("accounts_only")?;
         let password: Option<String> = row.try_get("password_hash")?;
@@ -241,6 +248,7 @@ impl Database {
             created_at: Timestamp::from_millis(created_at)
                 .context("a room's created_at is out of range")?,
             last_seq: u64::try_from(last_seq).context("a negative seq is stored")?,
+            closed: closed != 0,
             lifetime: expire_after.and_then(MessageLifetime::from_millis),
         }))
     }
@@ -267,6 +275,16 @@ impl Database {
         .await
         .context("failed to store a room")?;
         Ok(inserted.rows_affected() == 1)
+    }
+
+    /// Records that a process has `room` open, numbering its messages: closed no more.
+    pub async fn mark_open(&self, room: &RoomCode) -> anyhow::Result<()> {
+        sqlx::query("UPDATE rooms SET closed_seq = NULL WHERE code = $1")
+            .bind(room.as_str())
+            .execute(&self.pool)
+            .await
+            .context("failed to mark a room open")?;
+        Ok(())
     }
 
     /// Messages with `after < seq < before` sent at `not_before` or later, at most `limit`, in seq
@@ -377,6 +395,14 @@ impl Database {
             .execute(&mut *tx)
             .await
             .context("failed to update a room's last activity")?;
+        }
+        for (code, seq) in &batch.closes {
+            sqlx::query("UPDATE rooms SET closed_seq = $1 WHERE code = $2")
+                .bind(seq_param(*seq))
+                .bind(code.as_str())
+                .execute(&mut *tx)
+                .await
+                .context("failed to store where a room was closed")?;
         }
         tx.commit().await.context("failed to commit")?;
         Ok(())
@@ -576,6 +602,20 @@ impl Database {
             .execute(&mut *tx)
             .await
             .context("failed to delete expired messages")?;
+        // The seqs deleted stay given: a room that empties by expiry and is then loaded after a
+        // crash must not number from 1 again.
+        if let Some(through) = through {
+            let raise = format!(
+                "UPDATE rooms SET last_seq = {}(last_seq, $1) WHERE code = $2",
+                self.dialect.greatest()
+            );
+            sqlx::query(&raise)
+                .bind(through)
+                .bind(room.as_str())
+                .execute(&mut *tx)
+                .await
+                .context("failed to record the expired messages' seqs")?;
+        }
         tx.commit()
             .await
             .context("failed to commit expired messages' deletion")?;

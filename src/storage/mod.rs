@@ -70,6 +70,9 @@ pub struct Storage {
     /// To the sequencer, on PostgreSQL only: numbering through the database is shared mode's.
     appends: Option<mpsc::UnboundedSender<Append>>,
     health: Arc<Health>,
+    /// The most messages the writer holds unwritten: how far numbering skips in a room that a
+    /// process which died had open.
+    buffer: usize,
 }
 
 impl Storage {
@@ -121,6 +124,7 @@ impl Storage {
             commands,
             appends,
             health,
+            buffer,
         })
     }
 
@@ -193,6 +197,38 @@ impl Storage {
 
     pub async fn room(&self, code: &RoomCode) -> Result<Option<StoredRoom>, StorageError> {
         Ok(self.database.room(code).await?)
+    }
+
+    /// A room for a lobby that will number its messages alone (one process, not shared mode),
+    /// recorded as open until [`Storage::close_room`]: a process that dies with it open may have
+    /// delivered messages never stored, and the next to open it must not give their seqs again.
+    /// Such a room's `last_seq` is moved past all the writer could have held, so a client that saw
+    /// one of them and resumes is told its replay is truncated rather than handed a different
+    /// message under a seq it already has.
+    pub async fn reopen(&self, code: &RoomCode) -> Result<Option<StoredRoom>, StorageError> {
+        let Some(mut room) = self.database.room(code).await? else {
+            return Ok(None);
+        };
+        if !room.closed {
+            // The lobby that had it may have unloaded a moment ago, its close still queued.
+            self.flush().await;
+            let Some(again) = self.database.room(code).await? else {
+                return Ok(None);
+            };
+            room = again;
+        }
+        self.database.mark_open(code).await?;
+        if !room.closed {
+            tracing::warn!(room = %code, last_stored = room.last_seq, skipped = self.buffer, "room was open in a process that stopped without closing it: numbering skips the seqs its last messages may have had");
+            room.last_seq += self.buffer as u64;
+        }
+        Ok(Some(room))
+    }
+
+    /// Queues the record that a lobby closed `code` having numbered it through `seq`, written
+    /// after every message it queued.
+    pub fn close_room(&self, code: RoomCode, seq: u64) {
+        self.send(Command::Close { room: code, seq });
     }
 
     /// Stored messages with `after < seq < before` sent at `not_before` or later, the `limit` nearest

@@ -49,6 +49,8 @@ pub enum Command {
     /// A stored message edited or deleted, written after everything sent before it (its own
     /// insert too).
     Change(Change),
+    /// A lobby closed its room, having numbered it through `seq`: recorded after its messages.
+    Close { room: RoomCode, seq: u64 },
     /// Answered once everything sent before it is stored (or dropped).
     Flush(oneshot::Sender<()>),
 }
@@ -243,7 +245,7 @@ impl Writer {
                 Command::Flush(_) => break,
                 Command::Persist { .. } if messages == MAX_BATCH => break,
                 Command::Persist { .. } => messages += 1,
-                Command::Change(_) => {}
+                Command::Change(_) | Command::Close { .. } => {}
             }
             batch.extend(self.buffer.pop_front());
         }
@@ -332,6 +334,7 @@ fn as_batch<'a>(commands: &'a [Command], activity: &'a [(RoomCode, Timestamp)]) 
         match command {
             Command::Persist { message, .. } => batch.messages.push(message),
             Command::Change(change) => batch.changes.push(change),
+            Command::Close { room, seq } => batch.closes.push((room, *seq)),
             Command::Flush(_) => {}
         }
     }

@@ -155,8 +155,16 @@ async fn an_idle_room_leaves_memory_and_comes_back_from_storage() {
     })
     .await;
 
+    let mut back = back;
+    back.say("still here").await;
+
     assert_eq!(back.welcome["history"][0]["text"], "remember me");
     assert_eq!(back.welcome["history"][0]["seq"], 1);
+    assert_eq!(
+        back.expect("message").await["seq"],
+        2,
+        "unloaded cleanly, the room numbers on without a gap"
+    );
 }
 
 /// Joins that race an idle room's unloading reach the room loaded afresh; none is told the room does

@@ -7,7 +7,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    eventually, spawn_app, spawn_app_on, spawn_app_with, Binary, TestApp, TestDatabase, PATIENCE,
+    eventually, spawn_app, spawn_app_on, spawn_app_with, try_join_at, Binary, TestApp,
+    TestDatabase, PATIENCE,
 };
 
 async fn history_texts(app: &TestApp, code: &str, query: &str) -> Vec<String> {
@@ -400,6 +401,59 @@ async fn the_binary_flushes_on_sigterm() {
         "connected clients are told to come back"
     );
     assert_eq!(page["messages"].as_array().unwrap().len(), 20);
+}
+
+/// A server killed (SIGKILL) while a delivered message waits to be stored: started again, the room
+/// numbers past every seq the lost messages could have had, so a client that saw one and resumes
+/// is told its replay is truncated, and no new message reaches it under a seq it already has.
+#[actix_web::test]
+async fn after_a_crash_no_seq_a_lost_message_had_is_given_again() {
+    let database = TestDatabase::new().await;
+    let server = Binary::start(&database, &[], Stdio::null()).await;
+    let created = server.call(reqwest::Method::POST, "/api/rooms", None).await;
+    let code = created["code"].as_str().unwrap().to_owned();
+    let ws = server.url.replacen("http", "ws", 1);
+    let mut ann = try_join_at(format!("{ws}/ws/{code}?name=ann"))
+        .await
+        .unwrap();
+    ann.say("kept").await;
+    ann.expect("message").await;
+    eventually("the first message is stored", || async {
+        (database.stored_messages().await == 1).then_some(())
+    })
+    .await;
+    let outage = database.block_writes().await;
+    ann.say("lost").await;
+    let lost = ann.expect("message").await["seq"].as_u64().unwrap();
+    let secret = ann.resume_secret().to_owned();
+
+    drop(server);
+    drop(ann);
+    outage.end().await;
+    let again = Binary::start(&database, &[], Stdio::null()).await;
+    let ws = again.url.replacen("http", "ws", 1);
+    let mut back = try_join_at(format!(
+        "{ws}/ws/{code}?name=ann&resume={secret}&since={lost}"
+    ))
+    .await
+    .unwrap();
+    back.say("after").await;
+    let after = back.expect("message").await;
+
+    assert_eq!(lost, 2);
+    assert_eq!(
+        back.welcome["truncated"], true,
+        "what was lost is said to be missing: {}",
+        back.welcome
+    );
+    assert!(
+        after["seq"].as_u64().unwrap() > lost,
+        "a new message under a seq already seen would be taken for the lost one: {after}"
+    );
+    eventually("kept and after are stored, and nothing else", || async {
+        (database.stored_messages().await == 2).then_some(())
+    })
+    .await;
 }
 
 /// A server told to stop closes every connection with 1012 "service restart", so clients come back.

@@ -296,6 +296,15 @@ impl Lobby {
         }));
     }
 
+    /// Queues the record that this room closed cleanly, numbered through its last seq, so the next
+    /// process to open it carries on from there. Shared mode's numbering is the database's own.
+    fn close_in_storage(&self) {
+        if self.presence.is_none() {
+            self.storage
+                .close_room(self.room.code().clone(), self.room.last_seq());
+        }
+    }
+
     fn stop_if_idle(&mut self, ctx: &mut Context<Self>) {
         let idle = self
             .empty_since
@@ -303,6 +312,7 @@ impl Lobby {
         let stored = self.settled.load(Ordering::Acquire) >= self.room.last_seq();
         if idle && stored {
             tracing::info!(room = %self.room.code(), "room idle, unloading it from memory");
+            self.close_in_storage();
             if let Some(unload) = self.unload.take() {
                 unload();
             }
@@ -406,6 +416,7 @@ impl Handler<Shutdown> for Lobby {
 
     /// Closes every connection without announcing leaves: everyone is leaving, and coming back.
     fn handle(&mut self, _: Shutdown, _ctx: &mut Context<Self>) {
+        self.close_in_storage();
         self.room.close();
         for session in self.fanout.drain() {
             session.do_send(ToSession::Close(Close::new(
