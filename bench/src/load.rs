@@ -242,24 +242,29 @@ async fn create_rooms(args: &LoadArgs) -> anyhow::Result<Vec<String>> {
     let http = reqwest::Client::new();
     let mut codes = Vec::with_capacity(args.rooms);
     for _ in 0..args.rooms {
-        let response = http
-            .post(format!("{}/api/rooms", args.url))
-            .send()
-            .await
-            .with_context(|| format!("cannot reach {}", args.url))?;
-        ensure!(
-            response.status().is_success(),
-            "creating a room failed: {}",
-            response.status()
-        );
-        let body: serde_json::Value = response
-            .json()
-            .await
-            .context("room creation answered non-JSON")?;
-        let code = body["code"]
-            .as_str()
-            .context("room creation answered no code")?;
-        codes.push(code.to_owned());
+        codes.push(create_room(&http, &args.url).await?);
     }
     Ok(codes)
+}
+
+/// Creates a room through the HTTP API of the server at `url` and returns its code.
+pub async fn create_room(http: &reqwest::Client, url: &str) -> anyhow::Result<String> {
+    let response = http
+        .post(format!("{url}/api/rooms"))
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {url}"))?;
+    ensure!(
+        response.status().is_success(),
+        "creating a room failed: {}",
+        response.status()
+    );
+    let body: serde_json::Value = response
+        .json()
+        .await
+        .context("room creation answered non-JSON")?;
+    let code = body["code"]
+        .as_str()
+        .context("room creation answered no code")?;
+    Ok(code.to_owned())
 }

@@ -1,7 +1,8 @@
 //! `hubbub-bench`: the project's load generator and benchmark.
 //!
 //! `run` measures Hubbub against the baseline server scenario by scenario, each on its own CPU;
-//! `load` puts one load on a server that is already running; `baseline` serves the baseline.
+//! `load` puts one load on a server that is already running; `soak` churns a fresh server for an
+//! hour and judges whether it stayed flat; `baseline` serves the baseline.
 
 mod baseline;
 mod client;
@@ -10,6 +11,7 @@ mod report;
 mod scenario;
 mod server_stats;
 mod servers;
+mod soak;
 
 use clap::{Parser, Subcommand};
 
@@ -30,6 +32,9 @@ enum Command {
     Run(scenario::RunArgs),
     /// Opens clients against a running server, sends for a while and reports what arrived.
     Load(load::LoadArgs),
+    /// An hour (or ten minutes) of churn against a fresh server, sampled every 10 s: passes if
+    /// memory and descriptors stay flat and every acknowledged message is delivered and stored.
+    Soak(soak::SoakArgs),
     /// Serves the baseline: the smallest fan-out server, the yardstick for every figure.
     Baseline {
         #[arg(long)]
@@ -42,6 +47,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Run(args) => scenario::run(args),
         Command::Load(args) => runtime()?.block_on(load::run(args)),
+        Command::Soak(args) => runtime()?.block_on(soak::run(args)),
         Command::Baseline { port } => runtime()?.block_on(baseline::serve(port)),
     }
 }

@@ -341,6 +341,7 @@ impl Bench<'_> {
             target,
             &self.args.server_cpu,
             self.args.reference_binary.as_deref(),
+            &[],
         )?;
         let report = self.load(&server, target, load)?;
         drop(server);

@@ -77,10 +77,16 @@ pub struct Server {
 
 impl Server {
     /// Starts `target` on a free port under `taskset -c cpu` and waits until it accepts connections;
-    /// `reference` is the binary the `reference` target runs.
-    pub fn start(target: Target, cpu: &str, reference: Option<&Path>) -> anyhow::Result<Self> {
+    /// `reference` is the binary the `reference` target runs, and Hubbub gets `flags` besides the
+    /// bench's own.
+    pub fn start(
+        target: Target,
+        cpu: &str,
+        reference: Option<&Path>,
+        flags: &[&str],
+    ) -> anyhow::Result<Self> {
         if target == Target::HubbubShared {
-            return Self::start_shared(cpu);
+            return Self::start_shared(cpu, flags);
         }
         let port = free_port()?;
         let bench = std::env::current_exe().context("cannot find the bench's own executable")?;
@@ -115,7 +121,8 @@ impl Server {
                 command
                     .arg(hubbub)
                     .args(["--port", &port.to_string(), "--database-url", &database])
-                    .args(HUBBUB_BENCH_FLAGS);
+                    .args(HUBBUB_BENCH_FLAGS)
+                    .args(flags);
             }
         }
         let child = command
@@ -133,7 +140,7 @@ impl Server {
     }
 
     /// Redis, a fresh PostgreSQL database and two instances, all on `cpu`.
-    fn start_shared(cpu: &str) -> anyhow::Result<Self> {
+    fn start_shared(cpu: &str, flags: &[&str]) -> anyhow::Result<Self> {
         let admin = std::env::var("HUBBUB_BENCH_POSTGRES").context(
             "the hubbub-shared target needs HUBBUB_BENCH_POSTGRES=postgres://…/postgres, a server whose user may create databases",
         )?;
@@ -178,6 +185,7 @@ impl Server {
                 ])
                 .args(["--redis-url", &format!("redis://127.0.0.1:{redis_port}/0")])
                 .args(HUBBUB_BENCH_FLAGS)
+                .args(flags)
                 .stdin(Stdio::null())
                 .spawn()
                 .context("cannot run taskset (util-linux)")?;
@@ -193,6 +201,37 @@ impl Server {
     /// Every process whose CPU the run counts: taskset execs each, so it is the child's own id.
     pub fn pids(&self) -> Vec<u32> {
         self.children.iter().map(Child::id).collect()
+    }
+
+    /// The servers clients connect to, without helpers.
+    pub fn instance_pids(&self) -> Vec<u32> {
+        self.pids().into_iter().take(self.urls.len()).collect()
+    }
+
+    /// What storage takes on disk: the SQLite file with its WAL, or the PostgreSQL database.
+    pub fn storage_bytes(&self) -> anyhow::Result<u64> {
+        if let Some((admin, name)) = &self.database {
+            let output = Command::new("psql")
+                .args([admin.as_str(), "-tAc"])
+                .arg(format!("SELECT pg_database_size('{name}')"))
+                .output()
+                .context("cannot run psql")?;
+            let size = String::from_utf8_lossy(&output.stdout);
+            return size
+                .trim()
+                .parse()
+                .with_context(|| format!("psql gave no database size: {size}"));
+        }
+        let Some(dir) = &self.data else {
+            return Ok(0);
+        };
+        let mut bytes = 0;
+        for entry in
+            std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?
+        {
+            bytes += entry?.metadata()?.len();
+        }
+        Ok(bytes)
     }
 }
 
