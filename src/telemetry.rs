@@ -4,6 +4,10 @@
 //! request that does not parse, a connection cut mid-request) at ERROR, one line per request, and
 //! whatever the level: a stranger could fill the operator's log and page them. Those lines are
 //! counted instead, and [`summarise_client_noise`] writes one warning per period for all of them.
+//!
+//! sqlx's pool logs an ERROR each time a new connection fails to set up, retrying every few
+//! milliseconds while a database file is unwritable. Hubbub keeps the cause and reports it once
+//! per outage (storage's own ERROR, and `/healthz`), so those lines are not written.
 
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,6 +29,9 @@ pub const NOISE_SUMMARY_PERIOD: Duration = Duration::from_secs(10);
 
 /// Where actix-http logs the HTTP/1 errors a client causes.
 const CLIENT_NOISE_TARGETS: [&str; 2] = ["actix_http::h1::decoder", "actix_http::h1::dispatcher"];
+
+/// Where sqlx's pool logs connection set-up failures, which storage reports itself.
+const POOL_TARGET: &str = "sqlx_core::pool::inner";
 
 /// Client-caused errors since the last summary, and the last one's message.
 static NOISE: Noise = Noise {
@@ -62,7 +69,9 @@ pub fn init(filter: &str, format: LogFormat) -> anyhow::Result<()> {
             .boxed(),
     };
     tracing_subscriber::registry()
-        .with(lines.with_filter(filter_fn(|meta| !is_client_noise(meta))))
+        .with(lines.with_filter(filter_fn(|meta| {
+            !is_client_noise(meta) && !is_reported_by_storage(meta)
+        })))
         .with(NoiseCounter)
         .with(filter)
         .try_init()
@@ -94,6 +103,11 @@ pub fn summarise_client_noise() {
 /// A warning or error from actix-http's HTTP/1 parser or dispatcher.
 fn is_client_noise(meta: &Metadata<'_>) -> bool {
     meta.is_event() && *meta.level() <= Level::WARN && CLIENT_NOISE_TARGETS.contains(&meta.target())
+}
+
+/// An ERROR from sqlx's pool: a connection that failed to set up, whose cause storage keeps.
+fn is_reported_by_storage(meta: &Metadata<'_>) -> bool {
+    meta.is_event() && *meta.level() == Level::ERROR && meta.target() == POOL_TARGET
 }
 
 /// Counts client noise, keeping the last message for the summary.

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -37,6 +37,9 @@ pub struct Database {
     /// The insert of a full chunk, made once: building its 800 placeholders for every chunk was a
     /// fifth of the storage writer's CPU at 30,000 messages/s.
     insert_full_chunk: Arc<str>,
+    /// Why the last new connection could not be set up, until one is. sqlx retries a failed set-up
+    /// until the acquire times out and then reports only the timeout; this keeps the cause.
+    set_up_failure: Arc<Mutex<Option<String>>>,
 }
 
 /// How the database numbers a statement's parameters.
@@ -136,6 +139,8 @@ impl Database {
         sqlx::any::install_default_drivers();
         let url = with_create_mode(url);
         let in_memory = url.contains(":memory:");
+        let set_up_failure = Arc::new(Mutex::new(None));
+        let failure = Arc::clone(&set_up_failure);
         let pool = AnyPoolOptions::new()
             // Each connection to `sqlite::memory:` is a database of its own: keep exactly one, forever.
             .max_connections(if in_memory { 1 } else { 8 })
@@ -143,20 +148,13 @@ impl Database {
             .idle_timeout((!in_memory).then_some(Duration::from_secs(600)))
             .max_lifetime((!in_memory).then_some(Duration::from_secs(1800)))
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .after_connect(|connection, _| {
+            .after_connect(move |connection, _| {
+                let failure = Arc::clone(&failure);
                 Box::pin(async move {
-                    if connection.backend_name() == "SQLite" {
-                        // WAL lets readers work while the writer commits; NORMAL sync is durable across
-                        // process crashes (only an OS crash can lose the last commits) at a fraction of FULL's cost.
-                        connection.execute("PRAGMA journal_mode = WAL").await?;
-                        connection.execute("PRAGMA synchronous = NORMAL").await?;
-                        // Statement journals (each multi-row INSERT keeps one, to undo itself) go
-                        // to memory, not to a temporary file: a page written there was a pwrite.
-                        connection.execute("PRAGMA temp_store = MEMORY").await?;
-                        let busy = format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}");
-                        connection.execute(busy.as_str()).await?;
-                    }
-                    Ok(())
+                    let set_up = set_up(connection).await;
+                    *failure.lock().unwrap_or_else(PoisonError::into_inner) =
+                        set_up.as_ref().err().map(ToString::to_string);
+                    set_up
                 })
             })
             .connect_lazy(&url)
@@ -166,6 +164,7 @@ impl Database {
             pool,
             dialect,
             insert_full_chunk: dialect.insert_messages(INSERT_CHUNK).into(),
+            set_up_failure,
         })
     }
 
@@ -508,12 +507,28 @@ impl Database {
             .pool
             .acquire()
             .await
-            .context("cannot reach the database")?;
+            .map_err(|err| self.unreachable(err))?;
         let written = write(&mut connection).await;
         if written.is_err() {
             connection.close_on_drop();
         }
         written
+    }
+
+    /// A failed acquire, with the reason new connections fail to set up if that is what it is.
+    fn unreachable(&self, err: sqlx::Error) -> anyhow::Error {
+        let cause = self
+            .set_up_failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let err = anyhow::Error::new(err);
+        match cause {
+            Some(cause) => err.context(format!(
+                "cannot reach the database: new connections fail to set up: {cause}"
+            )),
+            None => err.context("cannot reach the database"),
+        }
     }
 
     /// Multi-row inserts of `messages`, in chunks that stay under SQLite's limit on bound
@@ -668,6 +683,22 @@ impl Database {
 }
 
 /// Seqs are u64 in the protocol and BIGINT in SQL; past i64::MAX (never reached) they saturate.
+/// Sets a new connection up: for SQLite, the journal, durability and lock waits Hubbub relies on.
+async fn set_up(connection: &mut AnyConnection) -> Result<(), sqlx::Error> {
+    if connection.backend_name() == "SQLite" {
+        // WAL lets readers work while the writer commits; NORMAL sync is durable across
+        // process crashes (only an OS crash can lose the last commits) at a fraction of FULL's cost.
+        connection.execute("PRAGMA journal_mode = WAL").await?;
+        connection.execute("PRAGMA synchronous = NORMAL").await?;
+        // Statement journals (each multi-row INSERT keeps one, to undo itself) go
+        // to memory, not to a temporary file: a page written there was a pwrite.
+        connection.execute("PRAGMA temp_store = MEMORY").await?;
+        let busy = format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}");
+        connection.execute(busy.as_str()).await?;
+    }
+    Ok(())
+}
+
 fn seq_param(seq: u64) -> i64 {
     i64::try_from(seq).unwrap_or(i64::MAX)
 }

@@ -64,6 +64,24 @@ impl OnTmpfs {
         std::fs::remove_file(self.path("ballast")).expect("the ballast is removed");
     }
 
+    /// Makes the database's files read-only to the server, as a filesystem remounted read-only
+    /// after an I/O error is: every write, sync or resize of them fails with EROFS. Linux refuses
+    /// to remount a filesystem read-only while files on it are open for writing, so strace injects
+    /// the error at the system-call boundary instead, on every thread, until the guard is dropped.
+    fn read_only(&self) -> ReadOnly {
+        let mut strace = Command::new("strace");
+        strace
+            .args(["--follow-forks", "--quiet=all", "--output", "/dev/null"])
+            .args(["--attach", &self.server.pid().to_string()])
+            .arg("--trace=pwrite64,write,pwritev,fsync,fdatasync,ftruncate,fallocate")
+            .arg("--inject=pwrite64,write,pwritev,fsync,fdatasync,ftruncate,fallocate:error=EROFS");
+        for file in ["hubbub.db", "hubbub.db-wal", "hubbub.db-shm"] {
+            // The path as the server sees it, inside its own mount namespace.
+            strace.arg("--trace-path").arg(self.mount.path().join(file));
+        }
+        ReadOnly(strace.stdin(Stdio::null()).spawn().expect("strace runs"))
+    }
+
     /// Runs `command` in the server's namespaces and returns what it printed.
     fn in_namespace(&self, command: &[&str]) -> String {
         let output = Command::new("nsenter")
@@ -102,6 +120,17 @@ impl OnTmpfs {
         let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
         // Linux reports in USER_HZ, 100 per second on every architecture it runs on.
         Duration::from_millis(ticks * 10)
+    }
+}
+
+/// The database's files read-only to the server until dropped.
+struct ReadOnly(std::process::Child);
+
+impl Drop for ReadOnly {
+    fn drop(&mut self) {
+        // strace detaches from every thread as it exits, and the system calls work again.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
@@ -207,8 +236,8 @@ const FLAGS: [&str; 6] = [
     "1000",
 ];
 
-#[actix_web::test]
-async fn a_full_disk_keeps_rooms_live_and_loses_nothing_once_space_returns() {
+/// A server on its tmpfs, a room of two on it, and a first message said and stored.
+async fn talking_with_one_message_stored() -> (OnTmpfs, Conversation) {
     let disk = OnTmpfs::start(&FLAGS).await;
     let mut talk = Conversation::start(&disk).await;
     talk.say().await;
@@ -216,6 +245,12 @@ async fn a_full_disk_keeps_rooms_live_and_loses_nothing_once_space_returns() {
         (disk.stored_messages() == 1).then_some(())
     })
     .await;
+    (disk, talk)
+}
+
+#[actix_web::test]
+async fn a_full_disk_keeps_rooms_live_and_loses_nothing_once_space_returns() {
+    let (disk, mut talk) = talking_with_one_message_stored().await;
 
     disk.fill();
     let storage = talk.until_degraded(&disk).await;
@@ -329,4 +364,20 @@ async fn memory_stays_flat_under_a_flood_of_joins_and_leaves() {
         last <= full + full * 3 / 200,
         "resident memory by round, KiB: {resident:?}"
     );
+}
+
+#[actix_web::test]
+async fn a_read_only_database_keeps_rooms_live_and_loses_nothing_once_writable_again() {
+    let (disk, mut talk) = talking_with_one_message_stored().await;
+
+    let read_only = disk.read_only();
+    let storage = talk.until_degraded(&disk).await;
+    assert!(
+        storage["error"].as_str().unwrap().contains("I/O error"),
+        "{storage}"
+    );
+    while_failing(&disk, &mut talk).await;
+    drop(read_only);
+
+    after_recovery(disk, talk).await;
 }
