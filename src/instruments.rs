@@ -20,6 +20,9 @@ pub const STORAGE_PENDING: &str = "hubbub_storage_pending";
 pub const STORAGE_DROPPED: &str = "hubbub_storage_dropped_total";
 /// HTTP requests refused as malformed, too large or cut off: what actix-http would log one by one.
 pub const HTTP_CLIENT_ERRORS: &str = "hubbub_http_client_errors_total";
+/// Connections the listener could not accept (at the open-files limit): what actix-server would
+/// log one by one, twice a second.
+pub const ACCEPT_ERRORS: &str = "hubbub_accept_errors_total";
 /// Shared mode: 1 while Redis answers, 0 while it does not.
 pub const REDIS_UP: &str = "hubbub_redis_up";
 

@@ -5,6 +5,10 @@
 //! whatever the level: a stranger could fill the operator's log and page them. Those lines are
 //! counted instead, and [`summarise_client_noise`] writes one warning per period for all of them.
 //!
+//! actix-server logs each failed accept at ERROR, every half second for as long as the process is at
+//! its open-files limit, which a flood of connections can cause: those are counted and summarised
+//! the same way.
+//!
 //! sqlx's pool logs an ERROR each time a new connection fails to set up, retrying every few
 //! milliseconds while a database file is unwritable. Hubbub keeps the cause and reports it once
 //! per outage (storage's own ERROR, and `/healthz`), so those lines are not written.
@@ -17,7 +21,6 @@ use std::time::Duration;
 use anyhow::Context;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Metadata, Subscriber};
-use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::layer::{self, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
@@ -33,15 +36,39 @@ const CLIENT_NOISE_TARGETS: [&str; 2] = ["actix_http::h1::decoder", "actix_http:
 /// Where sqlx's pool logs connection set-up failures, which storage reports itself.
 const POOL_TARGET: &str = "sqlx_core::pool::inner";
 
-/// Client-caused errors since the last summary, and the last one's message.
-static NOISE: Noise = Noise {
-    count: AtomicU64::new(0),
-    last: Mutex::new(String::new()),
-};
+/// Where actix-server logs a connection it could not accept, and how that line starts.
+const ACCEPT_TARGET: &str = "actix_server::accept";
+const ACCEPT_FAILURE: &str = "Error accepting connection";
+
+/// Client-caused HTTP errors since the last summary, and the last one's message.
+static NOISE: Noise = Noise::new();
+/// Connections that could not be accepted since the last summary.
+static ACCEPT_FAILURES: Noise = Noise::new();
 
 struct Noise {
     count: AtomicU64,
     last: Mutex<String>,
+}
+
+impl Noise {
+    const fn new() -> Self {
+        Self {
+            count: AtomicU64::new(0),
+            last: Mutex::new(String::new()),
+        }
+    }
+
+    fn count(&self, message: String) {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        *self.last.lock().unwrap_or_else(PoisonError::into_inner) = message;
+    }
+
+    /// How many since the last call, and the last one's message, if there were any.
+    fn take(&self) -> Option<(u64, String)> {
+        let count = self.count.swap(0, Ordering::Relaxed);
+        let last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        (count > 0).then(|| (count, last.clone()))
+    }
 }
 
 /// How log lines are written.
@@ -69,9 +96,7 @@ pub fn init(filter: &str, format: LogFormat) -> anyhow::Result<()> {
             .boxed(),
     };
     tracing_subscriber::registry()
-        .with(lines.with_filter(filter_fn(|meta| {
-            !is_client_noise(meta) && !is_reported_by_storage(meta)
-        })))
+        .with(lines.with_filter(Quiet))
         .with(NoiseCounter)
         .with(filter)
         .try_init()
@@ -79,25 +104,29 @@ pub fn init(filter: &str, format: LogFormat) -> anyhow::Result<()> {
         .context("failed to install the log subscriber")
 }
 
-/// Writes one warning for the client-caused HTTP errors since the last call, if there were any,
-/// and counts them in `hubbub_http_client_errors_total`. Run every [`NOISE_SUMMARY_PERIOD`].
+/// Writes one warning for the client-caused HTTP errors since the last call and one for the
+/// connections that could not be accepted, if there were any, and counts them in
+/// `hubbub_http_client_errors_total` and `hubbub_accept_errors_total`. Run every
+/// [`NOISE_SUMMARY_PERIOD`].
 pub fn summarise_client_noise() {
-    let count = NOISE.count.swap(0, Ordering::Relaxed);
-    if count == 0 {
-        return;
+    let period = NOISE_SUMMARY_PERIOD.as_secs();
+    if let Some((count, last)) = NOISE.take() {
+        metrics::counter!(instruments::HTTP_CLIENT_ERRORS).increment(count);
+        tracing::warn!(
+            count,
+            last = %last,
+            "refused {count} malformed, oversized or cut-off HTTP requests in the last {period} s"
+        );
     }
-    metrics::counter!(instruments::HTTP_CLIENT_ERRORS).increment(count);
-    let last = NOISE
-        .last
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .clone();
-    tracing::warn!(
-        count,
-        last = %last,
-        "refused {count} malformed, oversized or cut-off HTTP requests in the last {} s",
-        NOISE_SUMMARY_PERIOD.as_secs()
-    );
+    if let Some((count, last)) = ACCEPT_FAILURES.take() {
+        metrics::counter!(instruments::ACCEPT_ERRORS).increment(count);
+        tracing::warn!(
+            count,
+            last = %last,
+            "could not accept new connections {count} times in the last {period} s; at the \
+             open-files limit they wait until descriptors free up (raise it with ulimit -n)"
+        );
+    }
 }
 
 /// A warning or error from actix-http's HTTP/1 parser or dispatcher.
@@ -110,18 +139,41 @@ fn is_reported_by_storage(meta: &Metadata<'_>) -> bool {
     meta.is_event() && *meta.level() == Level::ERROR && meta.target() == POOL_TARGET
 }
 
-/// Counts client noise, keeping the last message for the summary.
+/// actix-server's line for a connection it could not accept (not its other errors, which stay).
+fn accept_failure(event: &Event<'_>) -> Option<String> {
+    if event.metadata().target() != ACCEPT_TARGET {
+        return None;
+    }
+    let mut message = Message::default();
+    event.record(&mut message);
+    message.0.starts_with(ACCEPT_FAILURE).then_some(message.0)
+}
+
+/// What the log lines leave out: what is summarised, and what storage reports itself.
+struct Quiet;
+
+impl<S: Subscriber> layer::Filter<S> for Quiet {
+    fn enabled(&self, meta: &Metadata<'_>, _: &layer::Context<'_, S>) -> bool {
+        !is_client_noise(meta) && !is_reported_by_storage(meta)
+    }
+
+    fn event_enabled(&self, event: &Event<'_>, _: &layer::Context<'_, S>) -> bool {
+        accept_failure(event).is_none()
+    }
+}
+
+/// Counts what is summarised, keeping the last message of each kind for its summary.
 struct NoiseCounter;
 
 impl<S: Subscriber> Layer<S> for NoiseCounter {
     fn on_event(&self, event: &Event<'_>, _: layer::Context<'_, S>) {
-        if !is_client_noise(event.metadata()) {
-            return;
+        if is_client_noise(event.metadata()) {
+            let mut message = Message::default();
+            event.record(&mut message);
+            NOISE.count(message.0);
+        } else if let Some(failure) = accept_failure(event) {
+            ACCEPT_FAILURES.count(failure);
         }
-        NOISE.count.fetch_add(1, Ordering::Relaxed);
-        let mut message = Message::default();
-        event.record(&mut message);
-        *NOISE.last.lock().unwrap_or_else(PoisonError::into_inner) = message.0;
     }
 }
 

@@ -273,8 +273,18 @@ async fn at_the_open_files_limit_rooms_keep_working_and_accepts_resume() {
         .args(["--nofile=128", "--"])
         .arg(env!("CARGO_BIN_EXE_hubbub"));
     let database = crate::helpers::TestDatabase::new().await;
-    let flags = [&FLAGS[..], &["--max-connections-per-address", "1000"]].concat();
-    let server = Binary::start_as(limited, &database.url, &flags, Stdio::null()).await;
+    // Warnings and errors only: a line per connection would fill the pipe the log goes to.
+    let flags = [
+        &FLAGS[..],
+        &[
+            "--max-connections-per-address",
+            "1000",
+            "--log-level",
+            "warn",
+        ],
+    ]
+    .concat();
+    let server = Binary::start_as(limited, &database.url, &flags, Stdio::piped()).await;
     let ws = server.url.replace("http://", "ws://");
     let created = server.call(Method::POST, "/api/rooms", None).await;
     let code = created["code"].as_str().unwrap().to_owned();
@@ -317,6 +327,28 @@ async fn at_the_open_files_limit_rooms_keep_working_and_accepts_resume() {
     })
     .await;
     assert_eq!(carol.welcome["you"]["name"], "carol");
+
+    // actix-server logs each failed accept at ERROR, twice a second while the limit lasts: a flood
+    // of connections could page the operator. They are summarised instead, and counted.
+    eventually("the failed accepts are summarised", || async {
+        let metrics = reqwest::get(format!("{}/metrics", server.url)).await.ok()?;
+        let metrics = metrics.text().await.ok()?;
+        metrics
+            .contains("hubbub_accept_errors_total ")
+            .then_some(())
+    })
+    .await;
+    drop((ann, bob, carol));
+    let output = tokio::task::spawn_blocking(move || server.terminate())
+        .await
+        .unwrap();
+    let log = String::from_utf8(output.stdout).unwrap();
+    let accept_errors = log
+        .lines()
+        .filter(|line| line.contains("Error accepting connection") && line.contains("ERROR"))
+        .count();
+    assert_eq!(accept_errors, 0, "{log}");
+    assert!(log.contains("could not accept new connections"), "{log}");
 }
 
 /// The server's resident memory, from /proc.
