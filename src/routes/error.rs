@@ -41,10 +41,8 @@ pub enum ApiError {
     NoPassword,
     #[error("only the room's owner may see this")]
     NotOwner,
-    #[error("too many attempts; try again in {} s", retry_after_seconds(*.0))]
+    #[error("too many requests; try again in {} s", retry_after_seconds(*.0))]
     Throttled(std::time::Duration),
-    #[error("too many requests: slow down")]
-    RateLimited,
     #[error("no such endpoint")]
     NotFound,
     /// The cause goes to the log; the client is told only that storage is unavailable.
@@ -136,7 +134,6 @@ impl ApiError {
             Self::NoPassword => ErrorCode::NoPassword,
             Self::NotOwner => ErrorCode::Forbidden,
             Self::Throttled(_) => ErrorCode::RateLimited,
-            Self::RateLimited => ErrorCode::RateLimited,
             Self::NotFound => ErrorCode::NotFound,
             Self::Storage(_) => ErrorCode::StorageUnavailable,
             Self::TryAgain => ErrorCode::TryAgain,
@@ -161,7 +158,7 @@ impl ResponseError for ApiError {
                 StatusCode::UNAUTHORIZED
             }
             Self::NoPassword => StatusCode::CONFLICT,
-            Self::RateLimited | Self::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Storage(_) | Self::TryAgain | Self::RoomLimit(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }

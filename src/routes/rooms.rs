@@ -194,7 +194,7 @@ pub async fn post_message(
     proxying: web::Data<Proxying>,
 ) -> Result<HttpResponse, ApiError> {
     let post = body.post()?;
-    spend_quota(&flood, &proxying, &req).map_err(|_| ApiError::RateLimited)?;
+    spend_quota(&flood, &proxying, &req).map_err(ApiError::Throttled)?;
     let code = RoomCode::parse(&code)?;
     match registry.ask(&code, post).await? {
         Some(posted) => Ok(HttpResponse::Created().json(posted?)),

@@ -340,7 +340,7 @@ async fn bad_paging_parameters_get_400() {
 }
 
 /// Posting over the API has the same flood limit as a connection, per client address; creating
-/// the room took one of its burst of three.
+/// the room took one of its burst of three. A refused post says when the next will be taken.
 #[actix_web::test]
 async fn api_posts_are_rate_limited_per_address() {
     let app = spawn_app_with(&["--rate-limit", "1", "--rate-burst", "3"]).await;
@@ -349,12 +349,19 @@ async fn api_posts_are_rate_limited_per_address() {
     let post = json!({ "name": "bot", "text": "hi" });
 
     let mut statuses = Vec::new();
+    let mut retry_after = None;
     for _ in 0..5 {
-        statuses.push(app.post_json(&path, &post).await.status().as_u16());
+        let answer = app.post_json(&path, &post).await;
+        statuses.push(answer.status().as_u16());
+        if answer.status() == 429 {
+            retry_after = answer.headers().get("retry-after").cloned();
+        }
     }
 
     assert_eq!(&statuses[..2], [201, 201]);
     assert!(statuses.contains(&429), "{statuses:?}");
+    let retry_after = retry_after.expect("a refused post says when to try again");
+    assert_eq!(retry_after.to_str().unwrap(), "1", "one post a second");
 }
 
 /// A burst of room creations from one address gets the API's flood limit: the burst is created,
