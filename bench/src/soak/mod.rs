@@ -1,6 +1,7 @@
 //! The soak: an hour (or ten minutes) of people coming and going, chatting at a human pace,
 //! losing their connections and resuming, with rooms created and left to unload. Every ten seconds
-//! it samples the server; at the end it judges whether memory and descriptors stayed flat and
+//! it samples the server; at the end it judges whether memory (anonymous: what a leak grows) and
+//! descriptors stayed flat and
 //! whether every acknowledged message was heard by everyone present and is in storage.
 
 mod person;
@@ -173,9 +174,10 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
         }
         let sample = sampler.sample().await?;
         eprintln!(
-            "{:>5.0} s  rss {:>6.1} MiB  fds {:>5}  connections {:>4}  rooms {:>3}  storage {:>6.1} MiB  pending {}",
+            "{:>5.0} s  rss {:>6.1} MiB  anon {:>6.1} MiB  fds {:>5}  connections {:>4}  rooms {:>3}  storage {:>6.1} MiB  pending {}",
             sample.seconds,
             sample.rss_bytes as f64 / 1048576.0,
+            sample.anon_bytes as f64 / 1048576.0,
             sample.fds,
             sample.connections,
             sample.rooms,
@@ -328,8 +330,12 @@ fn print_summary(record: &Record<'_>) {
     );
     println!("| figure | value |\n| --- | --- |");
     println!(
+        "| anonymous memory after warm-up, first third → last third | {:.1} → {:.1} MiB ({:+.2} %) |",
+        f.anon.first_mib, f.anon.last_mib, f.anon.percent
+    );
+    println!(
         "| RSS after warm-up, first third → last third | {:.1} → {:.1} MiB ({:+.2} %) |",
-        f.rss_first_mib, f.rss_last_mib, f.rss_drift_percent
+        f.rss.first_mib, f.rss.last_mib, f.rss.percent
     );
     println!(
         "| descriptors besides connections, max first third → last third | {} → {} |",
