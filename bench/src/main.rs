@@ -35,6 +35,8 @@ enum Command {
     /// An hour (or ten minutes) of churn against a fresh server, sampled every 10 s: passes if
     /// memory and descriptors stay flat and every acknowledged message is delivered and stored.
     Soak(soak::SoakArgs),
+    /// Draws a soak's plot again from the record it wrote.
+    SoakPlot(soak::ReplotArgs),
     /// Serves the baseline: the smallest fan-out server, the yardstick for every figure.
     Baseline {
         #[arg(long)]
@@ -48,6 +50,7 @@ fn main() -> anyhow::Result<()> {
         Command::Run(args) => scenario::run(args),
         Command::Load(args) => runtime()?.block_on(load::run(args)),
         Command::Soak(args) => runtime()?.block_on(soak::run(args)),
+        Command::SoakPlot(args) => soak::replot(args),
         Command::Baseline { port } => runtime()?.block_on(baseline::serve(port)),
     }
 }

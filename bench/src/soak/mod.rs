@@ -106,6 +106,7 @@ struct Record<'a> {
     date: String,
     mode: &'static str,
     seconds: f64,
+    warm_up_seconds: f64,
     people: usize,
     rooms_at_once: usize,
     rooms_created: usize,
@@ -214,6 +215,7 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
         date: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
         mode,
         seconds: duration.as_secs_f64(),
+        warm_up_seconds: warm_up.as_secs_f64(),
         people: args.people,
         rooms_at_once: args.rooms,
         rooms_created: rooms.created().len(),
@@ -228,16 +230,49 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
     }
     std::fs::write(&args.record, serde_json::to_string_pretty(&record)?)
         .with_context(|| format!("cannot write {}", args.record.display()))?;
-    let title = format!(
-        "hubbub-bench soak: {mode}, {} people, {} min, {}",
-        args.people,
-        duration.as_secs() / 60,
-        record.date
-    );
+    let title = title(mode, args.people, duration.as_secs_f64(), &record.date);
     plot::draw(&args.plot, &title, &samples, warm_up.as_secs_f64() / 60.0)?;
     print_summary(&record);
     ensure!(passed, "the soak failed: see the summary above");
     Ok(())
+}
+
+/// Draws a soak's plot again from its record, as the current bench draws it.
+#[derive(Debug, Args)]
+pub struct ReplotArgs {
+    /// The record a soak wrote.
+    #[arg(long)]
+    record: PathBuf,
+    /// Where the plot goes.
+    #[arg(long)]
+    plot: PathBuf,
+}
+
+pub fn replot(args: ReplotArgs) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(&args.record)
+        .with_context(|| format!("cannot read {}", args.record.display()))?;
+    let record: serde_json::Value = serde_json::from_str(&text).context("a record is JSON")?;
+    let samples: Vec<Sample> =
+        serde_json::from_value(record["samples"].clone()).context("a record without samples")?;
+    let seconds = record["seconds"]
+        .as_f64()
+        .context("a record without seconds")?;
+    // Records written before the warm-up was kept in them used the default, a sixth.
+    let warm_up = record["warm_up_seconds"].as_f64().unwrap_or(seconds / 6.0);
+    let title = title(
+        record["mode"].as_str().unwrap_or("?"),
+        record["people"].as_u64().unwrap_or(0) as usize,
+        seconds,
+        record["date"].as_str().unwrap_or("?"),
+    );
+    plot::draw(&args.plot, &title, &samples, warm_up / 60.0)
+}
+
+fn title(mode: &str, people: usize, seconds: f64, date: &str) -> String {
+    format!(
+        "hubbub-bench soak: {mode}, {people} people, {:.0} min, {date}",
+        seconds / 60.0
+    )
 }
 
 /// Every `every`, until `until`: the oldest room goes out of use and a new one comes in.

@@ -15,28 +15,36 @@ struct Panel {
     title: &'static str,
     unit: &'static str,
     value: fn(&Sample) -> f64,
+    /// A part of `value`, drawn in blue beneath it.
+    part: Option<fn(&Sample) -> f64>,
 }
+
+const MIB: f64 = 1024.0 * 1024.0;
 
 const PANELS: [Panel; 4] = [
     Panel {
-        title: "resident memory",
+        title: "resident memory (black), of which anonymous: heap and stacks (blue)",
         unit: "MiB",
-        value: |s| s.rss_bytes as f64 / (1024.0 * 1024.0),
+        value: |s| s.rss_bytes as f64 / MIB,
+        part: Some(|s| s.anon_bytes as f64 / MIB),
     },
     Panel {
         title: "open descriptors (black), of which connections (blue)",
         unit: "count",
         value: |s| s.fds as f64,
+        part: Some(|s| s.connections as f64),
     },
     Panel {
         title: "rooms in memory",
         unit: "rooms",
         value: |s| s.rooms as f64,
+        part: None,
     },
     Panel {
         title: "storage on disk",
         unit: "MiB",
-        value: |s| s.storage_bytes as f64 / (1024.0 * 1024.0),
+        value: |s| s.storage_bytes as f64 / MIB,
+        part: None,
     },
 ];
 
@@ -87,12 +95,9 @@ pub fn draw(
                 RGBColor(200, 200, 200).stroke_width(2),
             ))
             .map_err(drawing)?;
-        if panel.unit == "count" {
+        if let Some(part) = panel.part {
             chart
-                .draw_series(LineSeries::new(
-                    points(|s| s.connections as f64),
-                    BLUE.stroke_width(2),
-                ))
+                .draw_series(LineSeries::new(points(part), BLUE.stroke_width(2)))
                 .map_err(drawing)?;
         }
         chart

@@ -20,7 +20,7 @@ pub const MAX_MEMORY_DRIFT_PERCENT: f64 = 5.0;
 pub const FD_SLACK: u64 = 16;
 
 /// The servers' state at one moment, added up over the instances.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Sample {
     pub seconds: f64,
     pub rss_bytes: u64,
