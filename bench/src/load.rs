@@ -141,6 +141,16 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
             .map(ServerStats::cpu_seconds)
             .collect::<anyhow::Result<Vec<f64>>>()
     };
+    let storage_cpu_of = |processes: &[ServerStats]| -> anyhow::Result<Option<f64>> {
+        let mut total = None;
+        for process in processes {
+            if let Some(cpu) = process.storage_cpu_seconds()? {
+                *total.get_or_insert(0.0) += cpu;
+            }
+        }
+        Ok(total)
+    };
+    let storage_cpu_before = storage_cpu_of(&processes)?;
     let cpu_before = cpu_of(&processes)?;
     let sending = Instant::now();
     phase_tx.send_replace(Phase::Sending);
@@ -151,6 +161,8 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
         tokio::time::sleep(DRAIN).await;
     }
     let cpu_after = cpu_of(&processes)?;
+    let storage_cpu_seconds =
+        storage_cpu_of(&processes)?.map(|after| after - storage_cpu_before.unwrap_or_default());
     let process_cpu_seconds: Vec<f64> = cpu_after
         .iter()
         .zip(&cpu_before)
@@ -194,6 +206,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
         } else {
             Vec::new()
         },
+        storage_cpu_seconds,
         server_memory: server.map(ServerStats::peak_rss_bytes).transpose()?,
         memory_before,
         memory_connected,

@@ -23,6 +23,8 @@ pub struct Inputs<'a> {
     pub server_cpu_seconds: Option<f64>,
     /// Each measured process's share of `server_cpu_seconds`: the instances, then Redis.
     pub process_cpu_seconds: Vec<f64>,
+    /// Of `server_cpu_seconds`, Hubbub's storage threads'.
+    pub storage_cpu_seconds: Option<f64>,
     pub server_memory: Option<u64>,
     pub memory_before: Option<u64>,
     pub memory_connected: Option<u64>,
@@ -66,6 +68,9 @@ pub struct Report {
     pub server_cpu_seconds_per_million: Option<f64>,
     /// Each process's CPU-s per 10⁶ deliveries (all deliveries, wherever they were made).
     pub process_cpu_seconds_per_million: Vec<f64>,
+    /// Hubbub's storage threads' CPU per message sent (each is stored once), in µs.
+    #[serde(default)]
+    pub storage_cpu_micros_per_message: Option<f64>,
     pub server_peak_rss_mib: Option<f64>,
     pub server_bytes_per_connection: Option<f64>,
     /// Hubbub only; the baseline stores nothing.
@@ -130,6 +135,10 @@ impl Report {
                 .iter()
                 .map(|cpu| per_million(*cpu))
                 .collect(),
+            storage_cpu_micros_per_message: inputs
+                .storage_cpu_seconds
+                .filter(|_| sent > 0)
+                .map(|cpu| cpu * 1e6 / sent as f64),
             server_peak_rss_mib: inputs.server_memory.map(|bytes| bytes as f64 / MIB),
             server_bytes_per_connection: inputs.memory_before.zip(inputs.memory_connected).map(
                 |(before, after)| after.saturating_sub(before) as f64 / inputs.clients_open as f64,
@@ -200,6 +209,9 @@ impl Report {
             or_dash(self.server_cpu_seconds, " s"),
             or_dash(self.server_cpu_seconds_per_million, " s")
         );
+        if let Some(micros) = self.storage_cpu_micros_per_message {
+            println!("storage CPU        {micros:.2} µs per message (the storage threads)");
+        }
         println!(
             "server memory      peak {}, {} per connection",
             or_dash(self.server_peak_rss_mib, " MiB"),

@@ -139,6 +139,7 @@ impl Scenario {
         match self {
             Scenario::Moderate | Scenario::BigRoom | Scenario::Smoke => &[
                 CPU_PER_MILLION,
+                STORAGE_CPU,
                 P50,
                 P99,
                 DELIVERED_PER_SECOND,
@@ -155,6 +156,7 @@ impl Scenario {
                 P99,
                 DELIVERED_PERCENT,
                 CPU_PER_MILLION,
+                STORAGE_CPU,
                 CROSS_P99,
             ],
             Scenario::Idle | Scenario::IdleMax => &[
@@ -179,6 +181,10 @@ struct Figure {
 const CPU_PER_MILLION: Figure = Figure {
     name: "server CPU-s per 10⁶ deliveries",
     read: |r| r.server_cpu_seconds_per_million,
+};
+const STORAGE_CPU: Figure = Figure {
+    name: "storage threads' CPU-µs per message",
+    read: |r| r.storage_cpu_micros_per_message,
 };
 const P50: Figure = Figure {
     name: "p50 latency, ms",

@@ -3,6 +3,9 @@
 use anyhow::Context;
 use procfs::process::Process;
 
+/// Hubbub's storage threads, by the start of their names (Linux keeps 15 characters of a name).
+const STORAGE_THREADS: [&str; 2] = ["hubbub-storage", "sqlx-sqlite-wor"];
+
 pub struct ServerStats {
     process: Process,
 }
@@ -21,6 +24,30 @@ impl ServerStats {
             .stat()
             .context("cannot read the server's /proc stat")?;
         Ok((stat.utime + stat.stime) as f64 / procfs::ticks_per_second() as f64)
+    }
+
+    /// CPU seconds of Hubbub's storage threads (on SQLite: the writer's own thread, and sqlx's
+    /// connection threads, which do the reads); None if the process has no such thread.
+    pub fn storage_cpu_seconds(&self) -> anyhow::Result<Option<f64>> {
+        let mut total = None;
+        for task in self
+            .process
+            .tasks()
+            .context("cannot list the server's threads")?
+        {
+            // A thread that ended since the listing is no longer there to count.
+            let Ok(stat) = task.and_then(|task| task.stat()) else {
+                continue;
+            };
+            if STORAGE_THREADS
+                .iter()
+                .any(|name| stat.comm.starts_with(name))
+            {
+                let ticks = (stat.utime + stat.stime) as f64;
+                *total.get_or_insert(0.0) += ticks / procfs::ticks_per_second() as f64;
+            }
+        }
+        Ok(total)
     }
 
     /// Resident memory now.

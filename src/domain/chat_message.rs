@@ -25,6 +25,10 @@ impl UserId {
     pub fn from_uuid(id: Uuid) -> Self {
         Self(id)
     }
+
+    pub fn as_uuid(self) -> Uuid {
+        self.0
+    }
 }
 
 impl std::fmt::Display for UserId {

@@ -14,7 +14,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyConnection, AnyPool, Connection, Executor, Row};
 use uuid::Uuid;
 
-use super::writer::{Change, Changed};
+use super::batch::{seq_param, Batch, Changed};
 use crate::domain::{
     ChatMessage, DisplayName, MessageLifetime, MessageRef, MessageText, Ownership, PasswordHash,
     RoomCode, RoomRules, Timestamp, TokenDigest, User, UserId,
@@ -23,7 +23,7 @@ use crate::domain::{
 /// How long a query waits for a free connection before the attempt counts as a failure.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 /// SQLite waits this long on a lock held by another connection or process before giving up.
-const SQLITE_BUSY_TIMEOUT_MS: u32 = 2_000;
+pub(super) const SQLITE_BUSY_TIMEOUT_MS: u32 = 2_000;
 
 /// Rows per multi-row message insert: 800 bound parameters, well under SQLite's limit of 32,766.
 const INSERT_CHUNK: usize = 100;
@@ -101,6 +101,11 @@ impl Dialect {
     }
 }
 
+/// SQLite's statement that stores one message, its eight columns bound by position.
+pub(super) fn sqlite_message_insert() -> String {
+    Dialect::Sqlite.insert_messages(1)
+}
+
 /// What storage knows about a room, enough to bring its lobby back.
 pub struct StoredRoom {
     pub created_at: Timestamp,
@@ -121,16 +126,19 @@ pub enum Keep {
     Newest,
 }
 
-/// A unit of work for one transaction: messages to store (in order), edits and deletions of stored
-/// messages (applied after the inserts: a change never comes before its message), rooms whose last
-/// activity to move forward, and rooms closed at a seq (after the messages they numbered).
-#[derive(Default)]
-pub struct Batch<'a> {
-    pub messages: Vec<&'a ChatMessage>,
-    pub changes: Vec<&'a Change>,
-    pub activity: Vec<(&'a RoomCode, Timestamp)>,
-    pub closes: Vec<(&'a RoomCode, u64)>,
-}
+/// A message's new text: `$1` the text, `$2` when, `$3` the room, `$4` the seq.
+pub(super) const EDIT_MESSAGE: &str =
+    "UPDATE messages SET text = $1, edited_at = $2 WHERE room = $3 AND seq = $4";
+/// A message's tombstone: `$1` when, `$2` the room, `$3` the seq. It keeps the seq (and the
+/// sender's id, which names nobody) and nothing said.
+pub(super) const DELETE_MESSAGE: &str =
+    "UPDATE messages SET text = '', sender_name = '', ref = NULL, deleted_at = $1 \
+     WHERE room = $2 AND seq = $3";
+/// A room's last activity moved forward: `$1` when, `$2` the room, `$3` when again.
+pub(super) const RECORD_ACTIVITY: &str =
+    "UPDATE rooms SET last_activity = $1 WHERE code = $2 AND last_activity < $3";
+/// Where a room was closed: `$1` the seq, `$2` the room.
+pub(super) const CLOSE_ROOM: &str = "UPDATE rooms SET closed_seq = $1 WHERE code = $2";
 
 impl Database {
     /// A pool for `url` (`sqlite:…` or `postgres://…`) that connects when it is first used:
@@ -349,33 +357,23 @@ impl Database {
 
     /// Stores a batch in one transaction: one commit (one fsync) for all of it. Writing a row that
     /// is already there does nothing, so a batch whose commit was not acknowledged can be retried.
-    pub async fn write(&self, batch: &Batch<'_>) -> anyhow::Result<()> {
+    pub async fn write(&self, batch: &Batch) -> anyhow::Result<()> {
         self.discarded_on_failure(async |connection| self.write_on(connection, batch).await)
             .await
     }
 
-    async fn write_on(
-        &self,
-        connection: &mut AnyConnection,
-        batch: &Batch<'_>,
-    ) -> anyhow::Result<()> {
+    async fn write_on(&self, connection: &mut AnyConnection, batch: &Batch) -> anyhow::Result<()> {
         let mut tx = connection
             .begin()
             .await
             .context("cannot start a transaction")?;
-        self.insert(&mut tx, &batch.messages).await?;
-        for change in &batch.changes {
+        let messages: Vec<&ChatMessage> = batch.messages().collect();
+        self.insert(&mut tx, &messages).await?;
+        for change in batch.changes() {
             let room = change.room.as_str();
             match &change.to {
-                Changed::Text(text) => sqlx::query(
-                    "UPDATE messages SET text = $1, edited_at = $2 WHERE room = $3 AND seq = $4",
-                )
-                .bind(text.as_str()),
-                // The tombstone keeps the seq (and the sender's id, which names nobody) and nothing said.
-                Changed::Deleted => sqlx::query(
-                    "UPDATE messages SET text = '', sender_name = '', ref = NULL, deleted_at = $1 \
-                     WHERE room = $2 AND seq = $3",
-                ),
+                Changed::Text(text) => sqlx::query(EDIT_MESSAGE).bind(text.as_str()),
+                Changed::Deleted => sqlx::query(DELETE_MESSAGE),
             }
             .bind(change.at.as_millis())
             .bind(room)
@@ -385,19 +383,17 @@ impl Database {
             .context("failed to store a change to a message")?;
         }
         for (code, at) in &batch.activity {
-            sqlx::query(
-                "UPDATE rooms SET last_activity = $1 WHERE code = $2 AND last_activity < $3",
-            )
-            .bind(at.as_millis())
-            .bind(code.as_str())
-            .bind(at.as_millis())
-            .execute(&mut *tx)
-            .await
-            .context("failed to update a room's last activity")?;
+            sqlx::query(RECORD_ACTIVITY)
+                .bind(at.as_millis())
+                .bind(code.as_str())
+                .bind(at.as_millis())
+                .execute(&mut *tx)
+                .await
+                .context("failed to update a room's last activity")?;
         }
-        for (code, seq) in &batch.closes {
-            sqlx::query("UPDATE rooms SET closed_seq = $1 WHERE code = $2")
-                .bind(seq_param(*seq))
+        for (code, seq) in batch.closes() {
+            sqlx::query(CLOSE_ROOM)
+                .bind(seq_param(seq))
                 .bind(code.as_str())
                 .execute(&mut *tx)
                 .await
@@ -682,7 +678,6 @@ impl Database {
     }
 }
 
-/// Seqs are u64 in the protocol and BIGINT in SQL; past i64::MAX (never reached) they saturate.
 /// Sets a new connection up: for SQLite, the journal, durability and lock waits Hubbub relies on.
 async fn set_up(connection: &mut AnyConnection) -> Result<(), sqlx::Error> {
     if connection.backend_name() == "SQLite" {
@@ -697,10 +692,6 @@ async fn set_up(connection: &mut AnyConnection) -> Result<(), sqlx::Error> {
         connection.execute(busy.as_str()).await?;
     }
     Ok(())
-}
-
-fn seq_param(seq: u64) -> i64 {
-    i64::try_from(seq).unwrap_or(i64::MAX)
 }
 
 fn message_from_row(room: &RoomCode, row: &AnyRow) -> anyhow::Result<ChatMessage> {
@@ -771,6 +762,7 @@ pub fn check_url(url: &str) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::batch::Command;
     use super::*;
 
     #[test]
@@ -829,9 +821,16 @@ mod tests {
                 edited_at: None,
             })
             .collect();
+        let settled = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let batch = Batch {
-            messages: sent.iter().collect(),
-            ..Batch::default()
+            commands: sent
+                .iter()
+                .map(|message| Command::Persist {
+                    message: message.clone(),
+                    settled: Arc::clone(&settled),
+                })
+                .collect(),
+            activity: Vec::new(),
         };
         database.write(&batch).await.unwrap();
 

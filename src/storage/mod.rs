@@ -4,10 +4,12 @@
 //! through the [`writer`], off the fan-out path, so storage never slows or stops a room.
 
 mod accounts;
+mod batch;
 mod database;
 mod health;
 mod moderation;
 mod sequencer;
+mod sqlite_file;
 mod writer;
 
 use std::sync::atomic::AtomicU64;
@@ -25,10 +27,12 @@ use crate::domain::{
     Account, AccountKey, Ban, ChatMessage, MessageLifetime, MessageText, Ownership, PasswordHash,
     RoomCode, RoomRules, Timestamp, TokenDigest, UserId,
 };
+use batch::{Change, Changed, Command};
 use database::Database;
 use health::Health;
 use sequencer::Append;
-use writer::{Changed, Command, Writer};
+use sqlite_file::SqliteFile;
+use writer::{Store, Writer};
 
 /// Brings the schema up to date once the database answers, retrying with backoff.
 async fn until_migrated(database: &Database, health: &Health) {
@@ -86,23 +90,24 @@ impl Storage {
         let database = Database::open(url)?;
         let (commands, receiver) = mpsc::unbounded_channel();
         let health = Arc::new(Health::new());
-        let writer = Writer::new(database.clone(), receiver, buffer, Arc::clone(&health));
+        let store = SqliteFile::at(url).map_or_else(|| Store::Pool(database.clone()), Store::File);
+        let writer = Writer::new(store, receiver, buffer, Arc::clone(&health));
         let sequencer = database.is_postgres().then(|| {
             let (appends, receiver) = mpsc::unbounded_channel();
             let numbering = sequencer::run(database.clone(), receiver, Arc::clone(&health));
             (appends, numbering)
         });
         let (appends, numbering) = sequencer.unzip();
-        // On Tokio itself rather than actix's local task set: if the runtime ends mid-write, the
-        // writer is then dropped inside it, as sqlx needs to return its connection to the pool.
-        let start = async move {
-            tokio::spawn(writer.run());
+        let start = move || -> anyhow::Result<()> {
+            writer.spawn()?;
+            // As the writer on a pool: on Tokio itself, not actix's local task set.
             if let Some(numbering) = numbering {
                 tokio::spawn(numbering);
             }
+            Ok(())
         };
         match database.migrate().await {
-            Ok(()) => start.await,
+            Ok(()) => start()?,
             Err(err) if !database.is_postgres() => {
                 return Err(err.context(format!("cannot open the database at {}", redact(url))))
             }
@@ -115,7 +120,10 @@ impl Storage {
                 let (database, health) = (database.clone(), Arc::clone(&health));
                 tokio::spawn(async move {
                     until_migrated(&database, &health).await;
-                    start.await;
+                    // A PostgreSQL writer is a task on this runtime, which cannot fail to start.
+                    if let Err(err) = start() {
+                        tracing::error!(error = format!("{err:#}"), "storage cannot start");
+                    }
                 });
             }
         }
@@ -278,7 +286,7 @@ impl Storage {
     }
 
     fn change(&self, room: RoomCode, seq: u64, at: Timestamp, to: Changed) {
-        self.send(Command::Change(writer::Change { room, seq, at, to }));
+        self.send(Command::Change(Change { room, seq, at, to }));
     }
 
     /// The seqs of deleted messages with `after < seq < before`: a replay reading storage tells

@@ -7,16 +7,19 @@
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
+use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TryRecvError;
-use tokio::sync::{mpsc, oneshot};
 
-use super::database::{Batch, Database};
+use super::batch::{Batch, Command};
+use super::database::Database;
 use super::health::Health;
-use crate::domain::{ChatMessage, MessageText, RoomCode, Timestamp};
+use super::sqlite_file::SqliteFile;
+use crate::domain::{RoomCode, Timestamp};
 use crate::instruments;
 
 /// The most messages one transaction carries.
@@ -41,46 +44,34 @@ const MAX_TRACKED_ROOMS: usize = 100_000;
 /// At most one "dropped messages" log line per this interval, however many are dropped.
 const DROP_LOG_INTERVAL: Duration = Duration::from_secs(5);
 
-pub enum Command {
-    Persist {
-        message: ChatMessage,
-        settled: Arc<AtomicU64>,
-    },
-    /// A stored message edited or deleted, written after everything sent before it (its own
-    /// insert too).
-    Change(Change),
-    /// A lobby closed its room, having numbered it through `seq`: recorded after its messages.
-    Close { room: RoomCode, seq: u64 },
-    /// Answered once everything sent before it is stored (or dropped).
-    Flush(oneshot::Sender<()>),
+/// Where the writer's batches go.
+#[derive(Clone)]
+pub enum Store {
+    /// Through the pool, as every other query goes: PostgreSQL, and `sqlite::memory:`.
+    Pool(Database),
+    /// A SQLite file, on the writer's own connection. Its writes block: see [`Writer::spawn`].
+    File(SqliteFile),
 }
 
-pub struct Change {
-    pub room: RoomCode,
-    pub seq: u64,
-    pub at: Timestamp,
-    pub to: Changed,
+impl Store {
+    async fn write(&self, batch: &Batch) -> anyhow::Result<()> {
+        match self {
+            Self::Pool(database) => database.write(batch).await,
+            Self::File(file) => file.write(batch),
+        }
+    }
 }
 
-/// What became of a stored message.
-pub enum Changed {
-    /// Its author gave it this text.
-    Text(MessageText),
-    /// It was deleted: its text and sender's name are blanked, and a tombstone keeps its seq.
-    Deleted,
-}
-
-/// A batch in flight: its commands, the room activity it records, and what the database said.
+/// A batch in flight, and what the database said.
 struct Written {
-    batch: Vec<Command>,
-    activity: Vec<(RoomCode, Timestamp)>,
+    batch: Batch,
     result: anyhow::Result<()>,
 }
 
 type Write = Pin<Box<dyn Future<Output = Written> + Send>>;
 
 pub struct Writer {
-    database: Database,
+    store: Store,
     commands: mpsc::UnboundedReceiver<Command>,
     buffer: VecDeque<Command>,
     /// Messages in `buffer` or in the batch being written.
@@ -97,13 +88,13 @@ pub struct Writer {
 
 impl Writer {
     pub fn new(
-        database: Database,
+        store: Store,
         commands: mpsc::UnboundedReceiver<Command>,
         capacity: usize,
         health: Arc<Health>,
     ) -> Self {
         Self {
-            database,
+            store,
             commands,
             buffer: VecDeque::new(),
             unwritten: 0,
@@ -116,8 +107,29 @@ impl Writer {
         }
     }
 
+    /// Runs the writer where its store needs it: a SQLite file's writer on a thread of its own,
+    /// since each commit blocks its thread (a few milliseconds at most, at tens of thousands of
+    /// messages a second); any other on the current Tokio runtime.
+    pub fn spawn(self) -> anyhow::Result<()> {
+        if let Store::Pool(_) = self.store {
+            // On Tokio itself rather than actix's local task set: if the runtime ends mid-write,
+            // the writer is then dropped inside it, as sqlx needs to return its connection to the pool.
+            tokio::spawn(self.run());
+            return Ok(());
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .context("cannot start the storage writer")?;
+        std::thread::Builder::new()
+            .name("hubbub-storage".into())
+            .spawn(move || runtime.block_on(self.run()))
+            .context("cannot start the storage writer's thread")?;
+        Ok(())
+    }
+
     /// Runs until every sender is gone and everything received is written.
-    pub async fn run(mut self) {
+    async fn run(mut self) {
         let mut writing: Option<Write> = None;
         let mut retry_at: Option<tokio::time::Instant> = None;
         let mut next_commit = tokio::time::Instant::now();
@@ -162,7 +174,7 @@ impl Writer {
                         retry_at = Some(tokio::time::Instant::now() + self.retry_delay);
                         self.failed(written.batch, err);
                     } else {
-                        self.written(written.batch, written.activity);
+                        self.written(written.batch);
                     }
                 },
                 () = sleep_until(retry_at) => retry_at = None,
@@ -253,18 +265,17 @@ impl Writer {
             return None;
         }
         self.in_flight = messages;
-        let activity = self.stale_activity(&batch);
-        let database = self.database.clone();
+        let batch = Batch {
+            activity: self.stale_activity(&batch),
+            commands: batch,
+        };
+        let store = self.store.clone();
         Some(Box::pin(async move {
             let started = std::time::Instant::now();
-            let result = database.write(&as_batch(&batch, &activity)).await;
+            let result = store.write(&batch).await;
             metrics::histogram!(instruments::STORAGE_WRITE_SECONDS)
                 .record(started.elapsed().as_secs_f64());
-            Written {
-                batch,
-                activity,
-                result,
-            }
+            Written { batch, result }
         }))
     }
 
@@ -287,13 +298,13 @@ impl Writer {
             .collect()
     }
 
-    fn written(&mut self, batch: Vec<Command>, activity: Vec<(RoomCode, Timestamp)>) {
-        if self.recorded_activity.len() + activity.len() > MAX_TRACKED_ROOMS {
+    fn written(&mut self, batch: Batch) {
+        if self.recorded_activity.len() + batch.activity.len() > MAX_TRACKED_ROOMS {
             self.recorded_activity.clear();
         }
-        self.recorded_activity.extend(activity);
+        self.recorded_activity.extend(batch.activity);
         self.in_flight = 0;
-        for command in &batch {
+        for command in &batch.commands {
             if let Command::Persist { message, settled } = command {
                 settled.fetch_max(message.seq, Ordering::Release);
                 self.unwritten -= 1;
@@ -306,7 +317,7 @@ impl Writer {
         }
     }
 
-    fn failed(&mut self, batch: Vec<Command>, err: &anyhow::Error) {
+    fn failed(&mut self, batch: Batch, err: &anyhow::Error) {
         // Once per outage: a retry every few seconds for as long as a disk stays full must not
         // fill the log (and what the retries meet is in /healthz).
         let error = format!("{err:#}");
@@ -317,28 +328,12 @@ impl Writer {
         }
         self.retry_delay = (self.retry_delay * 2).min(RETRY_LAST);
         self.in_flight = 0;
-        for command in batch.into_iter().rev() {
+        for command in batch.commands.into_iter().rev() {
             self.buffer.push_front(command);
         }
         // Back with the waiting messages, the batch's are the oldest: trimming to the bound drops them first.
         while self.unwritten > self.capacity && self.drop_oldest() {}
     }
-}
-
-fn as_batch<'a>(commands: &'a [Command], activity: &'a [(RoomCode, Timestamp)]) -> Batch<'a> {
-    let mut batch = Batch {
-        activity: activity.iter().map(|(room, at)| (room, *at)).collect(),
-        ..Batch::default()
-    };
-    for command in commands {
-        match command {
-            Command::Persist { message, .. } => batch.messages.push(message),
-            Command::Change(change) => batch.changes.push(change),
-            Command::Close { room, seq } => batch.closes.push((room, *seq)),
-            Command::Flush(_) => {}
-        }
-    }
-    batch
 }
 
 async fn in_flight(writing: &mut Option<Write>) -> Written {
