@@ -22,8 +22,11 @@ use super::sqlite_file::SqliteFile;
 use crate::domain::{RoomCode, Timestamp};
 use crate::instruments;
 
-/// The most messages one transaction carries.
-const MAX_BATCH: usize = 1_000;
+/// The most messages one transaction carries; a full batch is written at once. Each commit writes
+/// again the tail page of every busy room's index, so the interval, not this bound, should set the
+/// pace: at 1,000, 30,000 messages/s committed every 33 ms, and the writer's thread used 4.6–5.1 µs
+/// per message; at 5,000 it commits every 100 ms and uses 3.6–4.1.
+const MAX_BATCH: usize = 5_000;
 /// Commits start at most this often unless a batch is full or a flush waits: a commit's fixed cost
 /// (four statements, each a round trip to sqlx's SQLite thread) then spreads over every message that
 /// arrived in the meantime. Delivery is not delayed; only storing is, by at most this much, and a
