@@ -28,8 +28,8 @@ use crate::instruments;
 /// per message; at 5,000 it commits every 100 ms and uses 3.6–4.1.
 const MAX_BATCH: usize = 5_000;
 /// Commits start at most this often unless a batch is full or a flush waits: a commit's fixed cost
-/// (four statements, each a round trip to sqlx's SQLite thread) then spreads over every message that
-/// arrived in the meantime. Delivery is not delayed; only storing is, by at most this much, and a
+/// (its pages written again, and on PostgreSQL its round trips) then spreads over every message
+/// that arrived in the meantime. Delivery is not delayed; only storing is, by at most this much, and a
 /// crash (not a stop, which flushes) loses at most this much. SQLite writes every B-tree page a
 /// commit touches, and messages in 100 busy rooms touch about one index page per room whatever the
 /// interval, so a longer one shares each page among more messages: in scenario (a), going from 10 ms
@@ -111,8 +111,8 @@ impl Writer {
     }
 
     /// Runs the writer where its store needs it: a SQLite file's writer on a thread of its own,
-    /// since each commit blocks its thread (a few milliseconds at most, at tens of thousands of
-    /// messages a second); any other on the current Tokio runtime.
+    /// since each commit blocks its thread (about 10 ms for 3,000 messages); any other on the
+    /// current Tokio runtime.
     pub fn spawn(self) -> anyhow::Result<()> {
         if let Store::Pool(_) = self.store {
             // On Tokio itself rather than actix's local task set: if the runtime ends mid-write,
