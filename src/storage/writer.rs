@@ -111,8 +111,8 @@ impl Writer {
     }
 
     /// Runs the writer where its store needs it: a SQLite file's writer on a thread of its own,
-    /// since each commit blocks its thread (about 10 ms for 3,000 messages); any other on the
-    /// current Tokio runtime.
+    /// since each commit blocks its thread (3,000 messages at about 4 µs each: 12 ms); any
+    /// other on the current Tokio runtime.
     pub fn spawn(self) -> anyhow::Result<()> {
         if let Store::Pool(_) = self.store {
             // On Tokio itself rather than actix's local task set: if the runtime ends mid-write,
