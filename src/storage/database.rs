@@ -24,6 +24,12 @@ use crate::domain::{
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 /// SQLite waits this long on a lock held by another connection or process before giving up.
 pub(super) const SQLITE_BUSY_TIMEOUT_MS: u32 = 2_000;
+/// The `PRAGMA`s every SQLite connection is set up with, the pool's and the writer's own
+/// (`sqlite_file.rs`) alike. NORMAL sync is durable across process crashes (only an OS crash can
+/// lose the last commits) at a fraction of FULL's cost. Statement journals (each multi-row INSERT
+/// keeps one, to undo itself) go to memory, not to a temporary file: a page written there was a pwrite.
+pub(super) const SQLITE_SETTINGS: [(&str, &str); 2] =
+    [("synchronous", "NORMAL"), ("temp_store", "MEMORY")];
 
 /// Rows per multi-row message insert: 800 bound parameters, well under SQLite's limit of 32,766.
 const INSERT_CHUNK: usize = 100;
@@ -681,13 +687,12 @@ impl Database {
 /// Sets a new connection up: for SQLite, the journal, durability and lock waits Hubbub relies on.
 async fn set_up(connection: &mut AnyConnection) -> Result<(), sqlx::Error> {
     if connection.backend_name() == "SQLite" {
-        // WAL lets readers work while the writer commits; NORMAL sync is durable across
-        // process crashes (only an OS crash can lose the last commits) at a fraction of FULL's cost.
+        // WAL lets readers work while the writer commits; it is the file's own mode once set.
         connection.execute("PRAGMA journal_mode = WAL").await?;
-        connection.execute("PRAGMA synchronous = NORMAL").await?;
-        // Statement journals (each multi-row INSERT keeps one, to undo itself) go
-        // to memory, not to a temporary file: a page written there was a pwrite.
-        connection.execute("PRAGMA temp_store = MEMORY").await?;
+        for (name, value) in SQLITE_SETTINGS {
+            let setting = format!("PRAGMA {name} = {value}");
+            connection.execute(setting.as_str()).await?;
+        }
         let busy = format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}");
         connection.execute(busy.as_str()).await?;
     }

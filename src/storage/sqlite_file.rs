@@ -1,12 +1,13 @@
 //! A SQLite file's batches: written on the writer's own connection, without sqlx, each message one
 //! run of a prepared insert.
 //!
-//! Through sqlx's Any driver a stored message cost about 10 µs of CPU: its eight arguments were
-//! converted once into Any's values and again into SQLite's, bound by name into a 100-row statement,
-//! and every statement was a round trip to the connection's worker thread. rusqlite calls SQLite on
-//! the caller's thread instead, so the writer runs on a thread of its own (see [`super::Storage::open`])
-//! and blocks it for each commit. Everything else (reads, rooms, accounts) stays on sqlx's pool, which
-//! shares the file through SQLite's WAL and locks.
+//! Through sqlx's Any driver a stored message cost about 7 µs of CPU at 30,000 messages/s (see
+//! docs/BENCHMARKS.md): its eight arguments were converted once into Any's values and again into
+//! SQLite's, bound into a 100-row statement, and every statement was a round trip to the
+//! connection's worker thread. rusqlite calls SQLite on the caller's thread instead, so the writer
+//! runs on a thread of its own (see [`super::Storage::open`]) and blocks it for each commit.
+//! Everything else (reads, rooms, accounts) stays on sqlx's pool, which shares the file through
+//! SQLite's WAL and locks.
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -21,7 +22,7 @@ use uuid::Uuid;
 use super::batch::{seq_param, Batch, Changed};
 use super::database::{
     sqlite_message_insert, CLOSE_ROOM, DELETE_MESSAGE, EDIT_MESSAGE, RECORD_ACTIVITY,
-    SQLITE_BUSY_TIMEOUT_MS,
+    SQLITE_BUSY_TIMEOUT_MS, SQLITE_SETTINGS,
 };
 
 /// The writer's connection to a SQLite file, opened when first needed and again after a failure.
@@ -146,11 +147,37 @@ fn open(path: &Path) -> anyhow::Result<Connection> {
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .with_context(|| format!("cannot open the database file {}", path.display()))?;
-    connection
-        .busy_timeout(Duration::from_millis(SQLITE_BUSY_TIMEOUT_MS.into()))
-        .and_then(|()| connection.pragma_update(None, "synchronous", "NORMAL"))
-        .and_then(|()| connection.pragma_update(None, "temp_store", "MEMORY"))
-        .and_then(|()| connection.pragma_update(None, "wal_autocheckpoint", CHECKPOINT_PAGES))
-        .context("cannot set the database file's connection up")?;
+    let set_up = || -> rusqlite::Result<()> {
+        connection.busy_timeout(Duration::from_millis(SQLITE_BUSY_TIMEOUT_MS.into()))?;
+        for (name, value) in SQLITE_SETTINGS {
+            connection.pragma_update(None, name, value)?;
+        }
+        connection.pragma_update(None, "wal_autocheckpoint", CHECKPOINT_PAGES)
+    };
+    set_up().context("cannot set the database file's connection up")?;
     Ok(connection)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The writer's connection is as durable, and waits on locks as long, as the pool's.
+    #[test]
+    fn the_writers_connection_is_set_up_as_the_pools_are() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hubbub.db");
+        Connection::open(&path).unwrap();
+        let connection = open(&path).unwrap();
+        let pragma = |name: &str| -> i64 {
+            connection
+                .pragma_query_value(None, name, |row| row.get(0))
+                .unwrap()
+        };
+        // SQLite reports NORMAL as 1 and MEMORY as 2.
+        assert_eq!(pragma("synchronous"), 1);
+        assert_eq!(pragma("temp_store"), 2);
+        assert_eq!(pragma("busy_timeout"), i64::from(SQLITE_BUSY_TIMEOUT_MS));
+        assert_eq!(pragma("wal_autocheckpoint"), i64::from(CHECKPOINT_PAGES));
+    }
 }

@@ -29,8 +29,8 @@ use crate::instruments;
 const MAX_BATCH: usize = 5_000;
 /// Commits start at most this often unless a batch is full or a flush waits: a commit's fixed cost
 /// (its pages written again, and on PostgreSQL its round trips) then spreads over every message
-/// that arrived in the meantime. Delivery is not delayed; only storing is, by at most this much, and a
-/// crash (not a stop, which flushes) loses at most this much. SQLite writes every B-tree page a
+/// that arrived in the meantime. Delivery is not delayed; only storing is, by at most this much, and
+/// a crash (not a stop, which flushes) loses at most this much. SQLite writes every B-tree page a
 /// commit touches, and messages in 100 busy rooms touch about one index page per room whatever the
 /// interval, so a longer one shares each page among more messages: in scenario (a), going from 10 ms
 /// to 100 ms cut SQLite's pwrite calls from 7,300 to 5,400 a second (and keeping statement journals
