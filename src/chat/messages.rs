@@ -1,8 +1,11 @@
 //! The messages actors send each other: sessions to their lobby, and the lobby back to sessions.
 
+use std::sync::Arc;
+
 use actix::{Message, Recipient};
 use bytestring::ByteString;
 
+use super::backlog::Backlog;
 use super::ids::{ConnId, ResumeSecret};
 use super::protocol::CloseCode;
 use super::room::{Refusal, RoomInfo};
@@ -17,8 +20,7 @@ use crate::storage::{Keep, StorageError, Unnumbered};
 #[rtype(result = "()")]
 pub struct Join {
     pub conn: ConnId,
-    /// Where the lobby tells this connection things: the lobby never names the session's type.
-    pub session: Recipient<ToSession>,
+    pub outbox: Outbox,
     pub name: DisplayName,
     /// The secret from an earlier welcome, to take over that identity.
     pub resume: Option<ResumeSecret>,
@@ -154,12 +156,24 @@ pub struct ReadHistory {
     pub keep: Keep,
 }
 
+/// Where a lobby tells one connection things. The lobby never names the session's type.
+#[derive(Clone)]
+pub struct Outbox {
+    pub session: Recipient<ToSession>,
+    /// The room events queued for the session and not yet written.
+    pub backlog: Backlog,
+}
+
 /// Everything a lobby can tell a session.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub enum ToSession {
-    /// A frame, already encoded, to write to the socket as it is.
+    /// A frame for this connection alone, already encoded, to write as it is: a welcome, or an
+    /// answer to its own frame. Past the backlog bound.
     Frame(ByteString),
+    /// Room events, each encoded once for every member, to write in order: all that one turn of
+    /// the lobby had for this connection. Counted in its [`Backlog`] until written.
+    Events(Arc<[ByteString]>),
     /// Close the connection.
     Close(Close),
 }

@@ -1,6 +1,7 @@
 //! The realtime core: one session actor per connection, one lobby actor per room wrapping a pure
 //! room, fan-out to the members connected here, and a registry of the rooms in memory.
 
+pub mod backlog;
 pub mod connections;
 pub mod fanout;
 pub mod fragments;

@@ -13,12 +13,13 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_actors::ws::{self, CloseReason, ProtocolError};
 use governor::{DefaultDirectRateLimiter, RateLimiter};
 
+use super::backlog::Backlog;
 use super::connections::Slot;
 use super::fragments::{Fragments, Refused};
 use super::ids::{ConnId, ResumeSecret};
 use super::lobby::Lobby;
 use super::messages::{
-    Act, Claim, Close, Delete, Edit, Join, Leave, Moderate, Post, Rename, ToSession, Typing,
+    Act, Claim, Close, Delete, Edit, Join, Leave, Moderate, Outbox, Post, Rename, ToSession, Typing,
 };
 use super::protocol::{error_frame, ClientFrame, CloseCode};
 use super::registry::{ReachError, Registry};
@@ -86,6 +87,7 @@ pub fn start(
         client: join.client,
         signed_in: None,
         join: Some(join),
+        backlog: Backlog::new(settings.max_backlog),
         settings,
         opened: Instant::now(),
         last_heard: Instant::now(),
@@ -141,6 +143,9 @@ pub struct Session {
     claims: Option<Box<DefaultDirectRateLimiter>>,
     /// A text message arriving in continuation frames, until its last frame.
     fragments: Fragments,
+    /// The room events queued for this connection and not yet written; the lobby refuses more past
+    /// `--max-backlog` and lets the connection go.
+    backlog: Backlog,
     /// Why the server closed the connection, for the closing log line.
     closing: Option<Close>,
     /// Messages refused by the flood limit; counted for the closing log line rather than logged
@@ -408,6 +413,8 @@ impl Actor for Session {
     type Context = WsContext;
 
     fn started(&mut self, ctx: &mut WsContext) {
+        // The backlog bounds the room events waiting here in frames; the mailbox holds envelopes of
+        // at least one such frame each, so it fills no sooner.
         ctx.set_mailbox_capacity(self.settings.max_backlog);
         ctx.run_interval(self.settings.heartbeat_interval, Self::heartbeat);
         // Formatted only if the line is logged.
@@ -424,7 +431,10 @@ impl Actor for Session {
         }
         let join = Join {
             conn: self.conn,
-            session: ctx.address().recipient(),
+            outbox: Outbox {
+                session: ctx.address().recipient(),
+                backlog: self.backlog.clone(),
+            },
             name: request.name,
             resume: request.resume,
             since: request.since,
@@ -502,6 +512,12 @@ impl Handler<ToSession> for Session {
     fn handle(&mut self, told: ToSession, ctx: &mut WsContext) {
         match told {
             ToSession::Frame(frame) => ctx.text(frame),
+            ToSession::Events(frames) => {
+                for frame in frames.iter() {
+                    ctx.text(frame.clone());
+                }
+                self.backlog.release(frames.len());
+            }
             ToSession::Close(close) => self.close(ctx, close),
         }
     }

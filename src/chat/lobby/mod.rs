@@ -10,21 +10,21 @@
 mod moderation;
 mod shared;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::{
-    Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Context, Handler, Recipient,
-    ResponseActFuture, ResponseFuture, WrapFuture,
+    Actor, ActorContext, ActorFuture, ActorFutureExt, Addr, AsyncContext, Context, Handler,
+    Message, ResponseActFuture, ResponseFuture, WeakAddr, WrapFuture,
 };
 
 use super::fanout::Fanout;
 use super::history::Stored;
 use super::ids::{ConnId, ResumeSecret};
 use super::messages::{
-    ApiPost, Close, Describe, Join, Leave, Post, PostError, ReadHistory, Rename, Shutdown,
+    ApiPost, Close, Describe, Join, Leave, Outbox, Post, PostError, ReadHistory, Rename, Shutdown,
     ToSession, Typing,
 };
 use super::ordering::Reorder;
@@ -58,6 +58,8 @@ pub struct Wiring {
 pub struct Lobby {
     room: Room,
     fanout: Fanout,
+    /// Where this lobby sends itself a [`Flush`]; weak, so it does not keep its own mailbox open.
+    me: WeakAddr<Self>,
     channel: Channel,
     /// Raised by the storage writer to the highest seq it has stored (or given up on); the lobby
     /// stays in memory until it reaches the last seq, so a room never reloads without its newest messages.
@@ -97,6 +99,7 @@ impl Lobby {
                 settled: Arc::new(AtomicU64::new(state.last_seq)),
                 room: Room::new(code, state, &wiring.settings),
                 fanout: Fanout::default(),
+                me: ctx.address().downgrade(),
                 channel,
                 empty_since: Some(Instant::now()),
                 settings: wiring.settings,
@@ -115,30 +118,48 @@ impl Lobby {
         self.fan_out(own);
     }
 
-    /// Tells every member here about `event`. A member too slow to take it is evicted, and its
-    /// `left` goes out the same way, which may find more slow members; each goes once.
+    /// Tells every member here about `event`, in one envelope with the rest of this turn's events.
     fn fan_out(&mut self, event: RoomEvent) {
-        // Empty until someone is evicted: an empty VecDeque does not allocate, on this per-event path.
-        let mut lefts = VecDeque::new();
-        let mut next = Some(event);
-        while let Some(event) = next.take().or_else(|| lefts.pop_front()) {
-            let delivered = self.fanout.deliver(&event);
-            if let RoomEvent::Message(_) = event {
-                self.delivered.increment(delivered.count as u64);
+        if self.fanout.deliver(&event) {
+            // Behind the messages already in the mailbox, so the turn's events go out together.
+            if let Some(me) = self.me.upgrade() {
+                me.do_send(Flush);
             }
-            for conn in delivered.too_slow {
-                if let Some(session) = self.fanout.remove(conn) {
-                    tracing::info!(room = %self.room.code(), %conn, "disconnecting a slow consumer");
-                    session.do_send(ToSession::Close(Close::new(
-                        CloseCode::TooSlow,
-                        "too slow: the connection fell too far behind",
-                    )));
-                }
+        }
+    }
+
+    /// Sends the events waiting in the fan-out. A member too slow to take them is evicted, and its
+    /// `left` goes out the same way, which may find more slow members; each goes once.
+    fn flush(&mut self) {
+        loop {
+            let delivered = self.fanout.flush();
+            self.delivered.increment(delivered.messages);
+            if delivered.too_slow.is_empty() {
+                return;
+            }
+            for (conn, session) in delivered.too_slow {
+                tracing::info!(room = %self.room.code(), %conn, "disconnecting a slow consumer");
+                session.do_send(ToSession::Close(Close::new(
+                    CloseCode::TooSlow,
+                    "too slow: the connection fell too far behind",
+                )));
                 if let Some(left) = self.depart(conn) {
-                    lefts.push_back(left);
+                    // Sent by the next round of this loop.
+                    self.fanout.deliver(&left);
                 }
             }
         }
+    }
+
+    /// Holds the room's other messages back until `work` is done, having sent the events already
+    /// delivered: a read from storage should not delay them.
+    fn hold_back(
+        &mut self,
+        work: impl ActorFuture<Self, Output = ()> + 'static,
+        ctx: &mut Context<Self>,
+    ) {
+        self.flush();
+        ctx.wait(work);
     }
 
     /// Admits a newcomer or a returning member, or tells them why not. Answers who came in, under
@@ -146,7 +167,7 @@ impl Lobby {
     fn admit(
         &mut self,
         arrival: Arrival,
-        session: Recipient<ToSession>,
+        outbox: Outbox,
         older: Stored<'_>,
     ) -> Option<(User, ResumeSecret)> {
         let conn = arrival.conn;
@@ -161,12 +182,16 @@ impl Lobby {
                     Refusal::AccountsOnly => CloseCode::SignedOut,
                     _ => CloseCode::NameTaken,
                 };
-                session.do_send(ToSession::Close(Close::new(code, refusal.to_string())));
+                outbox
+                    .session
+                    .do_send(ToSession::Close(Close::new(code, refusal.to_string())));
                 return None;
             }
         };
         // The welcome bypasses the backlog bound: it is the first frame and the session's mailbox is empty.
-        session.do_send(ToSession::Frame(welcome_frame(&admission.welcome)));
+        outbox
+            .session
+            .do_send(ToSession::Frame(welcome_frame(&admission.welcome)));
         let admitted = (
             admission.welcome.you.clone(),
             admission.welcome.resume.clone(),
@@ -182,7 +207,7 @@ impl Lobby {
         }
         // Added after its own `joined` went out, so everyone but the newcomer hears it; the welcome
         // covered everything before.
-        self.fanout.add(conn, session, user);
+        self.fanout.add(conn, outbox, user);
         self.empty_since = None;
         tracing::debug!(room = %self.room.code(), %conn, %user, "member joined");
         Some(admitted)
@@ -211,11 +236,11 @@ impl Lobby {
     fn admitted(
         &mut self,
         arrival: Arrival,
-        session: Recipient<ToSession>,
+        outbox: Outbox,
         older: Stored<'_>,
         claimed: Option<User>,
     ) {
-        let admitted = self.admit(arrival, session, older);
+        let admitted = self.admit(arrival, outbox, older);
         self.remember_admitted(admitted, claimed);
     }
 
@@ -336,6 +361,19 @@ impl Actor for Lobby {
     }
 }
 
+/// The end of a lobby's turn: what its handlers delivered goes to the members.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Flush;
+
+impl Handler<Flush> for Lobby {
+    type Result = ();
+
+    fn handle(&mut self, _: Flush, _ctx: &mut Context<Self>) {
+        self.flush();
+    }
+}
+
 impl Handler<Delivery> for Lobby {
     type Result = ();
 
@@ -365,11 +403,11 @@ impl Handler<Join> for Lobby {
             address: join.address,
             pass: join.pass,
         };
-        let session = join.session;
+        let outbox = join.outbox;
         if let Some(presence) = self.presence.clone() {
-            return self.join_shared(arrival, session, presence, ctx);
+            return self.join_shared(arrival, outbox, presence, ctx);
         }
-        self.replay_and_admit(arrival, session, None, ctx);
+        self.replay_and_admit(arrival, outbox, None, ctx);
     }
 }
 
@@ -380,12 +418,12 @@ impl Lobby {
     fn replay_and_admit(
         &mut self,
         arrival: Arrival,
-        session: Recipient<ToSession>,
+        outbox: Outbox,
         claimed: Option<User>,
         ctx: &mut Context<Self>,
     ) {
         let Some(range) = self.room.replay_from_storage(arrival.since) else {
-            return self.admitted(arrival, session, Stored::NOTHING, claimed);
+            return self.admitted(arrival, outbox, Stored::NOTHING, claimed);
         };
         let (storage, code) = (self.storage.clone(), self.room.code().clone());
         let cutoff = self.room.expiry_cutoff(Timestamp::now());
@@ -396,7 +434,7 @@ impl Lobby {
             let deleted = storage.deleted(&code, range).await?;
             Ok::<_, StorageError>((messages, deleted))
         };
-        ctx.wait(read.into_actor(self).map(move |older, lobby, _| {
+        let admit = read.into_actor(self).map(move |older, lobby, _| {
             let (messages, deleted) = older.unwrap_or_else(|err| {
                 // The welcome will say `truncated`: an honest gap rather than a silent one.
                 tracing::warn!(room = %lobby.room.code(), error = %err, "cannot replay stored history");
@@ -406,8 +444,9 @@ impl Lobby {
                 messages: &messages,
                 deleted: &deleted,
             };
-            lobby.admitted(arrival, session, older, claimed);
-        }));
+            lobby.admitted(arrival, outbox, older, claimed);
+        });
+        self.hold_back(admit, ctx);
     }
 }
 

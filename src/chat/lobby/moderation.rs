@@ -353,14 +353,15 @@ impl Lobby {
         events: impl IntoIterator<Item = RoomEvent> + 'static,
         ctx: &mut Context<Self>,
     ) {
-        ctx.wait(store.into_actor(self).map(move |stored, lobby, _| {
+        let then_publish = store.into_actor(self).map(move |stored, lobby, _| {
             if let Err(err) = stored {
                 tracing::error!(error = %err, "{what}");
             }
             for event in events {
                 lobby.publish(event);
             }
-        }));
+        });
+        self.hold_back(then_publish, ctx);
     }
 
     /// Tells a member why the room would not do what they asked.

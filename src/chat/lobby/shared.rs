@@ -11,12 +11,12 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::{ActorFutureExt, AsyncContext, Context, Recipient, WrapFuture};
+use actix::{ActorFutureExt, AsyncContext, Context, WrapFuture};
 
 use super::Lobby;
 use crate::broker::{Entry, Liveness, Presence};
 use crate::chat::ids::{ConnId, ResumeSecret};
-use crate::chat::messages::{Close, ToSession};
+use crate::chat::messages::{Close, Outbox, ToSession};
 use crate::chat::protocol::{error_frame, CloseCode};
 use crate::chat::room::{Arrival, Remote, MAX_REPLAY};
 use crate::domain::{
@@ -79,7 +79,7 @@ impl Lobby {
     pub(super) fn join_shared(
         &mut self,
         mut arrival: Arrival,
-        session: Recipient<ToSession>,
+        outbox: Outbox,
         presence: Presence,
         ctx: &mut Context<Self>,
     ) {
@@ -89,7 +89,7 @@ impl Lobby {
             .is_some_and(|secret| self.room.is_connected(secret));
         if connected {
             // A takeover keeps its name.
-            return self.replay_and_admit(arrival, session, None, ctx);
+            return self.replay_and_admit(arrival, outbox, None, ctx);
         }
         // Without Redis, the join goes by this instance's word; names are settled when it is back.
         let presence = presence.is_up().then_some(presence);
@@ -139,14 +139,14 @@ impl Lobby {
             }
             prepared
         };
-        ctx.wait(prepare.into_actor(self).map(move |prepared, lobby, ctx| {
+        let admit = prepare.into_actor(self).map(move |prepared, lobby, ctx| {
             if prepared.holder.is_some() {
                 let name = prepared.known.as_ref().map_or(&arrival.name, |u| &u.name);
                 let close = Close::new(
                     CloseCode::NameTaken,
                     format!("the name {name} is already taken in this room"),
                 );
-                return session.do_send(ToSession::Close(close));
+                return outbox.session.do_send(ToSession::Close(close));
             }
             if let (Some(entries), Some(presence)) = (prepared.entries, lobby.presence.clone()) {
                 lobby.reconcile(&entries, &presence.live(), started);
@@ -155,8 +155,9 @@ impl Lobby {
                 lobby.offer(message, ctx);
             }
             arrival.known = prepared.known;
-            lobby.replay_and_admit(arrival, session, prepared.claimed, ctx);
-        }));
+            lobby.replay_and_admit(arrival, outbox, prepared.claimed, ctx);
+        });
+        self.hold_back(admit, ctx);
     }
 
     /// Has storage number a member's message, then publishes it; the sender is told if it cannot.
@@ -220,7 +221,7 @@ impl Lobby {
         };
         let entry = presence.entry(renamed, member.since);
         let claim = async move { presence.claim(&entry, Some(&old_key)).await };
-        ctx.wait(
+        self.hold_back(
             claim
                 .into_actor(self)
                 .map(move |holder, lobby, _| match holder {
@@ -236,6 +237,7 @@ impl Lobby {
                     // Unreachable: renamed on this instance's word, settled when Redis is back.
                     Ok(None) | Err(_) => lobby.rename_here(conn, name),
                 }),
+            ctx,
         );
     }
 
