@@ -11,6 +11,7 @@
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -131,13 +132,56 @@ impl SqliteFile {
     }
 }
 
-/// The WAL is copied back into the database file (and both synced) once it holds this many pages,
-/// by the connection that commits: the writer's. SQLite's default, 1,000 pages, is a few seconds of
-/// commits at 30,000 messages a second, each writing again the tail page of every busy room's
-/// index; ten times as many let each such page be copied once where it was copied ten times. At
-/// that rate the writer's thread went from 4.7–5.9 to 4.0–5.1 µs of CPU per message. The WAL
-/// file grows to about 40 MB between checkpoints.
-const CHECKPOINT_PAGES: u32 = 10_000;
+/// How often the checkpointer copies the WAL back into the database file (and syncs both). At
+/// 30,000 messages a second the WAL then holds a few thousand pages, each busy room's index tail
+/// page once rather than once per commit. The checkpoints run on a thread and connection of their
+/// own, beside the writer's commits (SQLite's WAL lets a passive checkpoint run while a writer
+/// appends), so a checkpoint's reads, writes and `fsync`s never hold a commit up. When the writer
+/// checkpointed the WAL itself every 10,000 pages, each checkpoint stopped its commits for long
+/// enough at 64,000 messages a second that the storage buffer overflowed.
+pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The writer's connection checkpoints only if the checkpointer has fallen this far behind (a WAL
+/// of 400 MB): a bound on the file, should its checkpoints keep failing.
+const WRITER_CHECKPOINT_PAGES: u32 = 100_000;
+
+/// The thread that checkpoints a SQLite file's WAL; it stops when this is dropped.
+pub struct Checkpoints {
+    _stop: mpsc::Sender<()>,
+}
+
+impl SqliteFile {
+    /// Starts checkpointing the file's WAL every `interval` on a thread of its own.
+    pub fn checkpoints(&self, interval: Duration) -> anyhow::Result<Checkpoints> {
+        let (stop, stopped) = mpsc::channel();
+        let path = Arc::clone(&self.path);
+        std::thread::Builder::new()
+            .name("hubbub-storage-checkpoints".into())
+            .spawn(move || {
+                let mut connection = None;
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
+                    if let Err(err) = checkpoint(&path, &mut connection) {
+                        // The next round opens a fresh connection and tries again.
+                        connection = None;
+                        tracing::warn!(error = %format!("{err:#}"), "cannot checkpoint the database file");
+                    }
+                }
+            })
+            .context("cannot start the storage checkpoints' thread")?;
+        Ok(Checkpoints { _stop: stop })
+    }
+}
+
+/// Copies what the WAL holds into the database file, as far as no reader still needs the WAL's copy.
+fn checkpoint(path: &Path, connection: &mut Option<Connection>) -> anyhow::Result<()> {
+    let connection = match connection {
+        Some(connection) => connection,
+        closed => closed.insert(open(path)?),
+    };
+    connection
+        .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+        .context("the checkpoint failed")
+}
 
 /// Opens the file (which migration made) as the pool's connections are set up (see `database.rs`);
 /// WAL is the file's own mode, set when the pool first connected.
@@ -152,7 +196,7 @@ fn open(path: &Path) -> anyhow::Result<Connection> {
         for (name, value) in SQLITE_SETTINGS {
             connection.pragma_update(None, name, value)?;
         }
-        connection.pragma_update(None, "wal_autocheckpoint", CHECKPOINT_PAGES)
+        connection.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)
     };
     set_up().context("cannot set the database file's connection up")?;
     Ok(connection)
@@ -178,6 +222,38 @@ mod tests {
         assert_eq!(pragma("synchronous"), 1);
         assert_eq!(pragma("temp_store"), 2);
         assert_eq!(pragma("busy_timeout"), i64::from(SQLITE_BUSY_TIMEOUT_MS));
-        assert_eq!(pragma("wal_autocheckpoint"), i64::from(CHECKPOINT_PAGES));
+        assert_eq!(
+            pragma("wal_autocheckpoint"),
+            i64::from(WRITER_CHECKPOINT_PAGES)
+        );
+    }
+
+    /// The checkpointer copies committed pages from the WAL into the database file on its own.
+    #[test]
+    fn the_checkpointer_copies_the_wal_into_the_database_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hubbub.db");
+        let writer = Connection::open(&path).unwrap();
+        writer.pragma_update(None, "journal_mode", "WAL").unwrap();
+        writer.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+        writer.execute("CREATE TABLE rows (text TEXT)", []).unwrap();
+        let file = SqliteFile::at(&format!("sqlite:{}", path.display())).unwrap();
+        let before = std::fs::metadata(&path).unwrap().len();
+
+        let _checkpoints = file.checkpoints(Duration::from_millis(20)).unwrap();
+        for _ in 0..100 {
+            writer
+                .execute("INSERT INTO rows VALUES (?1)", ["x".repeat(1_000)])
+                .unwrap();
+        }
+
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::fs::metadata(&path).unwrap().len() <= before {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the rows never reached the database file"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 }

@@ -18,7 +18,7 @@ use tokio::sync::mpsc::error::TryRecvError;
 use super::batch::{Batch, Command};
 use super::database::Database;
 use super::health::Health;
-use super::sqlite_file::SqliteFile;
+use super::sqlite_file::{SqliteFile, CHECKPOINT_INTERVAL};
 use crate::domain::{RoomCode, Timestamp};
 use crate::instruments;
 
@@ -111,22 +111,27 @@ impl Writer {
     }
 
     /// Runs the writer where its store needs it: a SQLite file's writer on a thread of its own,
-    /// since each commit blocks its thread (3,000 messages at about 4 µs each: 12 ms); any
-    /// other on the current Tokio runtime.
+    /// since each commit blocks its thread (3,000 messages at about 4 µs each: 12 ms), with its
+    /// checkpoints on another; any other on the current Tokio runtime.
     pub fn spawn(self) -> anyhow::Result<()> {
-        if let Store::Pool(_) = self.store {
+        let Store::File(file) = &self.store else {
             // On Tokio itself rather than actix's local task set: if the runtime ends mid-write,
             // the writer is then dropped inside it, as sqlx needs to return its connection to the pool.
             tokio::spawn(self.run());
             return Ok(());
-        }
+        };
+        let checkpoints = file.checkpoints(CHECKPOINT_INTERVAL)?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()
             .context("cannot start the storage writer")?;
         std::thread::Builder::new()
             .name("hubbub-storage".into())
-            .spawn(move || runtime.block_on(self.run()))
+            .spawn(move || {
+                runtime.block_on(self.run());
+                // Checkpoints go on as long as the writer commits, and no longer.
+                drop(checkpoints);
+            })
             .context("cannot start the storage writer's thread")?;
         Ok(())
     }
