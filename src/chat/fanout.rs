@@ -26,7 +26,7 @@ pub struct Fanout {
     waiting: Vec<ByteString>,
     /// How many of `waiting` are chat messages, for the delivered count.
     waiting_messages: u64,
-    /// What the sends since the last flush did.
+    /// Reported, and reset, by the next flush.
     outcome: Delivered,
 }
 

@@ -58,11 +58,7 @@ impl SqliteFile {
             .connection
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let connection = match &mut *held {
-            Some(connection) => connection,
-            closed => closed.insert(open(&self.path)?),
-        };
-        let written = self.store(connection, batch);
+        let written = self.store(opened(&mut held, &self.path)?, batch);
         if written.is_err() {
             // A failed COMMIT (a full disk) can leave its transaction open: start afresh.
             *held = None;
@@ -174,13 +170,20 @@ impl SqliteFile {
 
 /// Copies what the WAL holds into the database file, as far as no reader still needs the WAL's copy.
 fn checkpoint(path: &Path, connection: &mut Option<Connection>) -> anyhow::Result<()> {
-    let connection = match connection {
-        Some(connection) => connection,
-        closed => closed.insert(open(path)?),
-    };
-    connection
+    opened(connection, path)?
         .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
         .context("the checkpoint failed")
+}
+
+/// The connection, opened first if it is closed (never yet opened, or let go after a failure).
+fn opened<'c>(
+    connection: &'c mut Option<Connection>,
+    path: &Path,
+) -> anyhow::Result<&'c mut Connection> {
+    Ok(match connection {
+        Some(connection) => connection,
+        closed => closed.insert(open(path)?),
+    })
 }
 
 /// Opens the file (which migration made) as the pool's connections are set up (see `database.rs`);
