@@ -278,7 +278,7 @@ async fn login_takes_as_long_for_an_unknown_user_as_for_a_wrong_password() {
     // Each attempt from its own loopback address, so the per-address throttle stays out of it.
     let mut known = Vec::new();
     let mut unknown = Vec::new();
-    for n in 0..8u8 {
+    for n in 0..12u8 {
         let http = reqwest::Client::builder()
             .local_address(IpAddr::from([127, 0, 0, 10 + n]))
             .build()
@@ -295,15 +295,14 @@ async fn login_takes_as_long_for_an_unknown_user_as_for_a_wrong_password() {
         assert_eq!(response.status(), 401);
         if n % 2 == 0 { &mut known } else { &mut unknown }.push(took);
     }
-    let median = |times: &mut Vec<Duration>| {
-        times.sort();
-        (times[1] + times[2]) / 2
-    };
-    let (known, unknown) = (median(&mut known), median(&mut unknown));
+    // The fastest of each kind: other tests hashing at the same time only ever add to an
+    // attempt's time, so the minimum is the attempt's own cost.
+    let fastest = |times: &[Duration]| times.iter().min().copied().unwrap_or_default();
+    let (known, unknown) = (fastest(&known), fastest(&unknown));
     let ratio = unknown.as_secs_f64() / known.as_secs_f64();
     // Without the dummy hash an unknown user answers in well under a tenth of the time.
     assert!(
-        (0.5..2.0).contains(&ratio),
+        (0.25..4.0).contains(&ratio),
         "unknown {unknown:?} vs known {known:?}"
     );
 }
