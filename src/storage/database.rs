@@ -1,11 +1,11 @@
-//! The SQL: one code path for SQLite and PostgreSQL through sqlx's Any driver.
+//! The SQL: one code path for SQLite and PostgreSQL through sqlx's Any driver, for everything but
+//! the busy writes (a SQLite file's in `sqlite_file.rs`, PostgreSQL's in `postgres_writes.rs`).
 //!
 //! Placeholders are written `$1`, `$2`, … in order of appearance: PostgreSQL needs them numbered and
 //! SQLite reads `$N` as a named parameter, so `?` would break PostgreSQL and reordering would break SQLite.
-//! The one exception is the multi-row message insert, which writes `?` on SQLite (see [`Dialect`]).
+//! The one exception is the multi-row message insert, SQLite's only, which writes `?` (see
+//! [`sqlite_message_insert`]).
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -53,10 +53,7 @@ pub struct Database {
 enum Dialect {
     /// `$1`, `$2`, …: the only form PostgreSQL takes.
     Postgres,
-    /// `?`, numbered by position. sqlx looks up each parameter's name as it binds, and SQLite finds
-    /// the name of a numbered one (`$N`) by a linear search, so binding the 800 parameters of a
-    /// 100-row insert took 320,000 steps: measured at 12,000 messages/s, `sqlite3_bind_parameter_name`
-    /// alone was 9 % of the server's CPU, half of SQLite's thread. An anonymous `?` has no name to find.
+    /// `$1`, `$2`, … read as names, and `?` (see [`sqlite_message_insert`]).
     Sqlite,
 }
 
@@ -69,26 +66,6 @@ impl Dialect {
         }
     }
 
-    /// `rows` groups of `columns` placeholders, `(…), (…)`, numbered from 1 where numbers are needed.
-    fn value_rows(self, rows: usize, columns: usize) -> String {
-        let mut sql = String::with_capacity(rows * columns * 6);
-        for r in 0..rows {
-            sql.push_str(if r == 0 { "(" } else { ", (" });
-            for c in 1..=columns {
-                if c > 1 {
-                    sql.push_str(", ");
-                }
-                match self {
-                    // Writing to a String cannot fail.
-                    Self::Postgres => write!(sql, "${}", r * columns + c).expect("formatting"),
-                    Self::Sqlite => sql.push('?'),
-                }
-            }
-            sql.push(')');
-        }
-        sql
-    }
-
     /// The larger of two values: SQLite's two-argument `MAX`, PostgreSQL's `GREATEST`.
     fn greatest(self) -> &'static str {
         match self {
@@ -96,20 +73,20 @@ impl Dialect {
             Self::Sqlite => "MAX",
         }
     }
-
-    /// The statement that stores `rows` messages.
-    fn insert_messages(self, rows: usize) -> String {
-        format!(
-            "INSERT INTO messages (room, seq, id, sender_id, sender_name, text, ts, ref) VALUES {} \
-             ON CONFLICT (room, seq) DO NOTHING",
-            self.value_rows(rows, MESSAGE_COLUMNS)
-        )
-    }
 }
 
-/// SQLite's statement that stores one message, its eight columns bound by position.
-pub(super) fn sqlite_message_insert() -> String {
-    Dialect::Sqlite.insert_messages(1)
+/// SQLite's statement that stores `rows` messages, their eight columns bound by position: sqlx
+/// looks up each parameter's name as it binds, and SQLite finds the name of a numbered one (`$N`)
+/// by a linear search, so binding the 800 parameters of a 100-row insert took 320,000 steps
+/// (measured at 12,000 messages/s, `sqlite3_bind_parameter_name` alone was 9 % of the server's
+/// CPU, half of SQLite's thread). An anonymous `?` has no name to find.
+pub(super) fn sqlite_message_insert(rows: usize) -> String {
+    let row = format!("({})", ["?"; MESSAGE_COLUMNS].join(", "));
+    format!(
+        "INSERT INTO messages (room, seq, id, sender_id, sender_name, text, ts, ref) VALUES {} \
+         ON CONFLICT (room, seq) DO NOTHING",
+        vec![row; rows].join(", ")
+    )
 }
 
 /// What storage knows about a room, enough to bring its lobby back.
@@ -177,7 +154,7 @@ impl Database {
         Ok(Self {
             pool,
             dialect,
-            insert_full_chunk: dialect.insert_messages(INSERT_CHUNK).into(),
+            insert_full_chunk: sqlite_message_insert(INSERT_CHUNK).into(),
             set_up_failure,
         })
     }
@@ -361,8 +338,9 @@ impl Database {
             .collect()
     }
 
-    /// Stores a batch in one transaction: one commit (one fsync) for all of it. Writing a row that
-    /// is already there does nothing, so a batch whose commit was not acknowledged can be retried.
+    /// Stores a batch in one transaction, through the pool: `sqlite::memory:`'s writes, which only
+    /// the pool's one connection can reach. Writing a row that is already there does nothing, so a
+    /// batch whose commit was not acknowledged can be retried.
     pub async fn write(&self, batch: &Batch) -> anyhow::Result<()> {
         self.discarded_on_failure(async |connection| self.write_on(connection, batch).await)
             .await
@@ -407,94 +385,6 @@ impl Database {
         }
         tx.commit().await.context("failed to commit")?;
         Ok(())
-    }
-
-    /// Numbers and stores new messages in one transaction (shared mode, PostgreSQL only): each
-    /// room's `last_seq` is raised by its count of messages, which locks the room's row until the
-    /// commit, so instances appending to one room take turns and get consecutive seqs, and a
-    /// rollback gives the seqs back. Rooms are locked in code order, so two batches never wait on
-    /// each other in a circle. Gives each message its seq, in the order given, and returns the
-    /// rooms that no longer exist, whose messages are neither numbered nor stored.
-    pub async fn append(&self, messages: &mut [ChatMessage]) -> anyhow::Result<Vec<RoomCode>> {
-        self.discarded_on_failure(async |connection| self.append_on(connection, messages).await)
-            .await
-    }
-
-    async fn append_on(
-        &self,
-        connection: &mut AnyConnection,
-        messages: &mut [ChatMessage],
-    ) -> anyhow::Result<Vec<RoomCode>> {
-        // A BTreeMap iterates in code order: the order rows are locked in.
-        let mut counts: BTreeMap<RoomCode, u64> = BTreeMap::new();
-        for message in messages.iter() {
-            *counts.entry(message.room.clone()).or_default() += 1;
-        }
-        let latest = messages.iter().map(|m| m.ts.as_millis()).max().unwrap_or(0);
-        let mut tx = connection
-            .begin()
-            .await
-            .context("cannot start a transaction")?;
-        // Two statements whatever the number of rooms (one each was a round trip per room, and at
-        // 100 busy rooms the transaction's length). Room codes hold no comma, so the lists travel
-        // as text: the Any driver binds no arrays.
-        let codes: Vec<&str> = counts.keys().map(RoomCode::as_str).collect();
-        let codes = codes.join(",");
-        let numbers: Vec<String> = counts.values().map(u64::to_string).collect();
-        let numbers = numbers.join(",");
-        // First the row locks, in code order, so that two batches never wait on each other in a circle.
-        sqlx::query(
-            "SELECT code FROM rooms WHERE code = ANY(string_to_array($1, ',')) ORDER BY code FOR UPDATE",
-        )
-        .bind(&codes)
-        .fetch_all(&mut *tx)
-        .await
-        .context("failed to lock rooms for numbering")?;
-        // GREATEST with the newest stored message: a database that a single instance wrote before
-        // shared mode has messages beyond a `last_seq` nobody raised.
-        let rows = sqlx::query(
-            "UPDATE rooms SET \
-             last_seq = GREATEST(last_seq, COALESCE((SELECT MAX(seq) FROM messages WHERE room = rooms.code), 0)) + counts.n, \
-             last_activity = GREATEST(last_activity, $1) \
-             FROM unnest(string_to_array($2, ','), string_to_array($3, ',')::bigint[]) AS counts(code, n) \
-             WHERE rooms.code = counts.code RETURNING rooms.code, rooms.last_seq",
-        )
-        .bind(latest)
-        .bind(&codes)
-        .bind(&numbers)
-        .fetch_all(&mut *tx)
-        .await
-        .context("failed to number messages")?;
-        let mut next: BTreeMap<RoomCode, u64> = BTreeMap::new();
-        for row in rows {
-            let code: String = row.try_get("code")?;
-            let last: i64 = row.try_get("last_seq")?;
-            let last = u64::try_from(last).context("a negative seq is stored")?;
-            let code = RoomCode::parse(&code)
-                .map_err(|invalid| anyhow::anyhow!("stored room code {code:?}: {invalid}"))?;
-            if let Some(count) = counts.get(&code) {
-                next.insert(code, last + 1 - count);
-            }
-        }
-        let gone: Vec<RoomCode> = counts
-            .into_keys()
-            .filter(|room| !next.contains_key(room))
-            .collect();
-        let mut numbered = Vec::with_capacity(messages.len());
-        for message in messages.iter_mut() {
-            if let Some(seq) = next.get_mut(&message.room) {
-                message.seq = *seq;
-                *seq += 1;
-                numbered.push(&*message);
-            }
-        }
-        let inserted = self.insert(&mut tx, &numbered).await?;
-        // The row lock makes a taken seq impossible; should one be, nothing of this batch is kept.
-        if inserted != numbered.len() as u64 {
-            bail!("a seq given by a room's counter was already stored");
-        }
-        tx.commit().await.context("failed to commit")?;
-        Ok(gone)
     }
 
     /// Runs a write on a connection of its own, and closes that connection if the write fails
@@ -546,7 +436,7 @@ impl Database {
             let sql = if chunk.len() == INSERT_CHUNK {
                 &self.insert_full_chunk
             } else {
-                partial = self.dialect.insert_messages(chunk.len());
+                partial = sqlite_message_insert(chunk.len());
                 partial.as_str()
             };
             let mut query = sqlx::query(sql);
@@ -793,20 +683,7 @@ mod tests {
         assert_eq!(redact("sqlite:hubbub.db"), "sqlite:hubbub.db");
     }
 
-    #[test]
-    fn placeholders_are_numbered_only_for_postgres() {
-        assert_eq!(
-            Dialect::of("postgres://h/db").value_rows(2, 3),
-            "($1, $2, $3), ($4, $5, $6)"
-        );
-        assert_eq!(
-            Dialect::of("sqlite:hubbub.db").value_rows(2, 3),
-            "(?, ?, ?), (?, ?, ?)"
-        );
-    }
-
     /// Two full chunks, which share one statement made at connect, and a partial one, made for it.
-    /// (Both come from `insert_messages`, whose PostgreSQL numbering the test above checks.)
     #[tokio::test]
     async fn a_batch_of_several_chunks_is_stored_whole_and_in_order() {
         let database = Database::open("sqlite::memory:").unwrap();

@@ -8,13 +8,16 @@ mod batch;
 mod database;
 mod health;
 mod moderation;
+mod postgres_writes;
 mod sequencer;
 mod sqlite_file;
+mod thread;
 mod writer;
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
+use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::{mpsc, oneshot};
 
 pub use accounts::StoredAccount;
@@ -30,8 +33,9 @@ use crate::domain::{
 use batch::{Change, Changed, Command};
 use database::Database;
 use health::Health;
+use postgres_writes::PostgresWrites;
 use sequencer::Append;
-use sqlite_file::SqliteFile;
+use sqlite_file::{SqliteFile, CHECKPOINT_INTERVAL};
 use writer::{Store, Writer};
 
 /// Brings the schema up to date once the database answers, retrying with backoff.
@@ -52,6 +56,56 @@ async fn until_migrated(database: &Database, health: &Health) {
             }
         }
     }
+}
+
+/// Starts the writer, and on PostgreSQL the sequencer, where each belongs: a SQLite file's writer
+/// (whose commits block) and PostgreSQL's writes (whose CPU the actix workers should not pay) on
+/// the storage thread; `sqlite::memory:`, which only the pool's one connection can reach, on the
+/// current runtime.
+fn start_writing(
+    url: &str,
+    database: &Database,
+    commands: UnboundedReceiver<Command>,
+    appends: Option<UnboundedReceiver<Append>>,
+    buffer: usize,
+    health: Arc<Health>,
+) -> anyhow::Result<()> {
+    if let Some(file) = SqliteFile::at(url) {
+        return thread::spawn(move || {
+            let checkpoints = file.checkpoints(CHECKPOINT_INTERVAL)?;
+            let writer = Writer::new(Store::File(file), commands, buffer, health);
+            Ok(async move {
+                writer.run().await;
+                // Checkpoints go on as long as the writer commits, and no longer.
+                drop(checkpoints);
+            })
+        });
+    }
+    if database.is_postgres() {
+        let url = url.to_owned();
+        return thread::spawn(move || {
+            let postgres = PostgresWrites::open(&url)?;
+            let writer = Writer::new(
+                Store::Postgres(postgres.clone()),
+                commands,
+                buffer,
+                Arc::clone(&health),
+            );
+            let numbering = appends.map(|appends| sequencer::run(postgres, appends, health));
+            Ok(async move {
+                let numbering = async {
+                    if let Some(numbering) = numbering {
+                        numbering.await;
+                    }
+                };
+                tokio::join!(writer.run(), numbering);
+            })
+        });
+    }
+    // On Tokio itself rather than actix's local task set: if the runtime ends mid-write, the writer
+    // is then dropped inside it, as sqlx needs to return its connection to the pool.
+    tokio::spawn(Writer::new(Store::Pool(database.clone()), commands, buffer, health).run());
+    Ok(())
 }
 
 /// Reading from storage failed; the room may exist, but cannot be loaded right now.
@@ -80,8 +134,8 @@ pub struct Storage {
 }
 
 impl Storage {
-    /// Opens the database and starts the writer on the current runtime. `buffer` bounds the
-    /// messages held for writing while the database is failing.
+    /// Opens the database and starts the writer (and on PostgreSQL the sequencer). `buffer` bounds
+    /// the messages held for writing while the database is failing.
     ///
     /// A SQLite file is this process's own: what stops it opening will not mend by waiting, so
     /// that fails here. A PostgreSQL server may start after Hubbub, or be restarting: Hubbub
@@ -90,21 +144,15 @@ impl Storage {
         let database = Database::open(url)?;
         let (commands, receiver) = mpsc::unbounded_channel();
         let health = Arc::new(Health::new());
-        let store = SqliteFile::at(url).map_or_else(|| Store::Pool(database.clone()), Store::File);
-        let writer = Writer::new(store, receiver, buffer, Arc::clone(&health));
-        let sequencer = database.is_postgres().then(|| {
-            let (appends, receiver) = mpsc::unbounded_channel();
-            let numbering = sequencer::run(database.clone(), receiver, Arc::clone(&health));
-            (appends, numbering)
-        });
-        let (appends, numbering) = sequencer.unzip();
-        let start = move || -> anyhow::Result<()> {
-            writer.spawn()?;
-            // As the writer on a pool: on Tokio itself, not actix's local task set.
-            if let Some(numbering) = numbering {
-                tokio::spawn(numbering);
-            }
-            Ok(())
+        let (appends, numbering) = if database.is_postgres() {
+            let (appends, numbering) = mpsc::unbounded_channel();
+            (Some(appends), Some(numbering))
+        } else {
+            (None, None)
+        };
+        let start = {
+            let (url, database, health) = (url.to_owned(), database.clone(), Arc::clone(&health));
+            move || start_writing(&url, &database, receiver, numbering, buffer, health)
         };
         match database.migrate().await {
             Ok(()) => start()?,
@@ -120,7 +168,6 @@ impl Storage {
                 let (database, health) = (database.clone(), Arc::clone(&health));
                 tokio::spawn(async move {
                     until_migrated(&database, &health).await;
-                    // A PostgreSQL writer is a task on this runtime, which cannot fail to start.
                     if let Err(err) = start() {
                         tracing::error!(error = format!("{err:#}"), "storage cannot start");
                     }

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::database::Database;
 use super::health::Health;
+use super::postgres_writes::PostgresWrites;
 use super::StorageError;
 use crate::domain::ChatMessage;
 use crate::instruments;
@@ -33,7 +33,7 @@ pub enum Unnumbered {
 }
 
 pub async fn run(
-    database: Database,
+    postgres: PostgresWrites,
     mut appends: mpsc::UnboundedReceiver<Append>,
     health: Arc<Health>,
 ) {
@@ -42,7 +42,7 @@ pub async fn run(
         let (mut messages, replies): (Vec<ChatMessage>, Vec<_>) =
             batch.drain(..).map(|a| (a.message, a.done)).unzip();
         let started = std::time::Instant::now();
-        let appended = database.append(&mut messages).await;
+        let appended = postgres.append(&mut messages).await;
         metrics::histogram!(instruments::STORAGE_WRITE_SECONDS)
             .record(started.elapsed().as_secs_f64());
         match appended {

@@ -46,7 +46,7 @@ impl SqliteFile {
         let path: PathBuf = options.get_filename().to_owned();
         Some(Self {
             path: path.into(),
-            insert: sqlite_message_insert().into(),
+            insert: sqlite_message_insert(1).into(),
             connection: Arc::new(Mutex::new(None)),
         })
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use reqwest::Method;
 
-use crate::harness::{check_room, hear, Cluster, Heard};
+use crate::harness::{check_room, hear, stored_in, Cluster, Heard};
 use crate::helpers::{eventually, Client};
 
 /// A room with two members on one instance and one on another (instances 0 and 1 by default).
@@ -269,6 +269,43 @@ async fn a_postgresql_outage_refuses_posts_without_using_up_a_seq() {
     // Service resumes where it was: the refused post took no seq.
     room.talk(3).await;
     room.check(&cluster).await;
+}
+
+/// A room deleted from storage behind the instances' backs (by hand, or another instance's
+/// retention) refuses posts, saying why, and stores nothing; a room beside it carries on.
+#[tokio::test]
+#[ignore = "needs PostgreSQL and redis-server; run by .ci/run"]
+async fn a_post_to_a_room_storage_no_longer_has_is_refused_and_stores_nothing() {
+    let cluster = Cluster::start(2).await;
+    let mut gone = Room::open(&cluster).await;
+    let mut kept = Room::open(&cluster).await;
+    gone.talk(2).await;
+
+    sqlx::query("DELETE FROM rooms WHERE code = $1")
+        .bind(&gone.code)
+        .execute(&mut cluster.database.connect().await)
+        .await
+        .expect("the room's row is deleted");
+    gone.a0
+        .send(serde_json::json!({ "type": "message", "text": "into the void", "ref": "v1" }))
+        .await;
+    let refused = gone.a0.expect("error").await;
+
+    assert_eq!(refused["ref"], "v1");
+    assert!(
+        refused["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("no longer exists")),
+        "{refused}"
+    );
+    let texts: Vec<String> = stored_in(&cluster.database, &gone.code)
+        .await
+        .into_iter()
+        .map(|(_, text)| text)
+        .collect();
+    assert!(!texts.iter().any(|t| t == "into the void"), "{texts:?}");
+    kept.talk(2).await;
+    kept.check(&cluster).await;
 }
 
 /// PostgreSQL refusing connections when an instance starts: the instance serves `/healthz` and
