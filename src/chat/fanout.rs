@@ -1,8 +1,9 @@
 //! Delivery to the members connected here: each event encoded once, the events of one turn of the
-//! lobby sent to each member together, and a member too far behind let go rather than allowed an
-//! unbounded backlog.
+//! lobby (or, for presence alone, of a short window) sent to each member together, and a member too
+//! far behind let go rather than allowed an unbounded backlog.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix::dev::SendError;
 use actix::Recipient;
@@ -10,30 +11,53 @@ use bytestring::ByteString;
 use indexmap::IndexMap;
 
 use super::ids::ConnId;
-use super::messages::{Outbox, ToSession};
+use super::messages::{Events, Outbox, ToSession};
 use super::protocol::event_frame;
 use crate::domain::{RoomEvent, UserId};
+
+/// How long `joined` and `left` may wait for company. A burst of arrivals (a link shared with a
+/// class, everyone reconnecting after a restart) then costs each member one envelope per window
+/// rather than one per arrival, and a member list a tenth of a second late is not something a
+/// person sees. Anything else delivered meanwhile sends them at once, ahead of it, in order.
+pub const PRESENCE_WINDOW: Duration = Duration::from_millis(100);
 
 /// The sessions of one room on this instance, and the events waiting to go to all of them.
 ///
 /// Events wait until the lobby's turn ends ([`Fanout::flush`]), so that at high rates each member
-/// gets one envelope for several frames: an actix envelope costs more than the frame in it. Any
-/// change to who listens sends what waits first, so every member hears exactly the events
-/// delivered while it listened, in order.
+/// gets one envelope for several frames: an actix envelope costs more than the frame in it. A
+/// member added meanwhile hears only what is delivered after it; any other change to who listens
+/// sends what waits first. So every member hears exactly the events delivered while it listened,
+/// in order.
 #[derive(Default)]
 pub struct Fanout {
     listeners: IndexMap<ConnId, Listener>,
     waiting: Vec<ByteString>,
     /// How many of `waiting` are chat messages, for the delivered count.
     waiting_messages: u64,
+    /// Whether anything but presence waits.
+    waiting_urgent: bool,
+    /// The flush the lobby was last asked for and has not yet made.
+    asked: Option<Due>,
     /// Reported, and reset, by the next flush.
     outcome: Delivered,
+}
+
+/// When the lobby should flush, as [`Fanout::deliver`] tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Due {
+    /// At the end of this turn: behind the messages already in the mailbox.
+    Now,
+    /// Within [`PRESENCE_WINDOW`]: only presence waits.
+    Soon,
 }
 
 struct Listener {
     outbox: Outbox,
     /// Typing is told to everyone but the typer.
     user: UserId,
+    /// Where in `waiting` its events begin, and how many chat messages come before that.
+    from: usize,
+    messages_before: u64,
 }
 
 /// What the sends since the last flush did.
@@ -47,10 +71,16 @@ pub struct Delivered {
 }
 
 impl Fanout {
-    /// Adds a session that has had its welcome: it hears every event delivered from now on.
+    /// Adds a session that has had its welcome: it hears every event delivered from now on, but
+    /// none of those waiting (its welcome told it the room as they left it).
     pub fn add(&mut self, conn: ConnId, outbox: Outbox, user: UserId) {
-        self.send_waiting();
-        self.listeners.insert(conn, Listener { outbox, user });
+        let listener = Listener {
+            outbox,
+            user,
+            from: self.waiting.len(),
+            messages_before: self.waiting_messages,
+        };
+        self.listeners.insert(conn, listener);
     }
 
     pub fn remove(&mut self, conn: ConnId) -> Option<Recipient<ToSession>> {
@@ -76,35 +106,50 @@ impl Fanout {
     }
 
     /// Delivers `event` to every member, encoding it once; it goes out at the next [`flush`]
-    /// (typing at once, to all but the typer). `true` when the fan-out held nothing before, so
-    /// the lobby must see that a flush comes.
+    /// (typing at once, to all but the typer). Says when the lobby must flush, if it has not been
+    /// told already: `Now` also when a flush was due only `Soon`.
     ///
     /// [`flush`]: Fanout::flush
-    pub fn deliver(&mut self, event: &RoomEvent) -> bool {
-        let was_idle = self.is_idle();
+    pub fn deliver(&mut self, event: &RoomEvent) -> Option<Due> {
         let frame = event_frame(event);
         match event {
             RoomEvent::Typing { user } => {
                 self.send_waiting();
                 self.send(Arc::from([frame]), Some(user.id), 0);
             }
+            RoomEvent::Joined { .. } | RoomEvent::Left { .. } => self.waiting.push(frame),
             RoomEvent::Message(_) => {
                 self.waiting.push(frame);
                 self.waiting_messages += 1;
+                self.waiting_urgent = true;
             }
-            _ => self.waiting.push(frame),
+            _ => {
+                self.waiting.push(frame);
+                self.waiting_urgent = true;
+            }
         }
-        was_idle && !self.is_idle()
+        let wanted = if self.waiting_urgent || !self.outcome.is_empty() {
+            Due::Now
+        } else if !self.waiting.is_empty() {
+            Due::Soon
+        } else {
+            return None;
+        };
+        match self.asked {
+            Some(Due::Now) => None,
+            Some(Due::Soon) if wanted == Due::Soon => None,
+            _ => {
+                self.asked = Some(wanted);
+                Some(wanted)
+            }
+        }
     }
 
     /// Sends what waits and reports what the sends since the last flush did.
     pub fn flush(&mut self) -> Delivered {
         self.send_waiting();
+        self.asked = None;
         std::mem::take(&mut self.outcome)
-    }
-
-    fn is_idle(&self) -> bool {
-        self.waiting.is_empty() && self.outcome.messages == 0 && self.outcome.too_slow.is_empty()
     }
 
     fn send_waiting(&mut self) {
@@ -113,18 +158,23 @@ impl Fanout {
         }
         let frames: Arc<[ByteString]> = self.waiting.drain(..).collect();
         let messages = std::mem::take(&mut self.waiting_messages);
+        self.waiting_urgent = false;
         self.send(frames, None, messages);
     }
 
-    /// Hands `frames`, of which `messages` are chat messages, to every listener but `except`'s.
+    /// Hands `frames`, of which `messages` are chat messages, to every listener but `except`'s,
+    /// each from where it began to listen; from now on every listener hears everything.
     fn send(&mut self, frames: Arc<[ByteString]>, except: Option<UserId>, messages: u64) {
         let mut slow = Vec::new();
-        for (conn, listener) in &self.listeners {
-            if except == Some(listener.user) {
+        for (conn, listener) in &mut self.listeners {
+            let (from, before) = (listener.from, listener.messages_before);
+            (listener.from, listener.messages_before) = (0, 0);
+            if except == Some(listener.user) || from >= frames.len() {
                 continue;
             }
             let outbox = &listener.outbox;
-            if !outbox.backlog.reserve(frames.len()) {
+            let count = frames.len() - from;
+            if !outbox.backlog.reserve(count) {
                 slow.push(*conn);
                 continue;
             }
@@ -132,11 +182,11 @@ impl Fanout {
             // is only possible with many frames sent past the bound, and counts as too slow.
             match outbox
                 .session
-                .try_send(ToSession::Events(Arc::clone(&frames)))
+                .try_send(ToSession::Events(Events::new(Arc::clone(&frames), from)))
             {
-                Ok(()) => self.outcome.messages += messages,
+                Ok(()) => self.outcome.messages += messages - before,
                 Err(SendError::Full(_)) => {
-                    outbox.backlog.release(frames.len());
+                    outbox.backlog.release(count);
                     slow.push(*conn);
                 }
                 Err(SendError::Closed(_)) => {}
@@ -147,6 +197,12 @@ impl Fanout {
                 self.outcome.too_slow.push((conn, listener.outbox.session));
             }
         }
+    }
+}
+
+impl Delivered {
+    fn is_empty(&self) -> bool {
+        self.messages == 0 && self.too_slow.is_empty()
     }
 }
 
@@ -175,7 +231,9 @@ mod tests {
         fn handle(&mut self, told: ToSession, _: &mut Context<Self>) {
             let frames = match told {
                 ToSession::Frame(frame) => vec![frame.to_string()],
-                ToSession::Events(frames) => frames.iter().map(ToString::to_string).collect(),
+                ToSession::Events(events) => {
+                    events.frames().iter().map(ToString::to_string).collect()
+                }
                 ToSession::Close(close) => vec![close.reason],
             };
             self.envelopes.push(frames);
@@ -232,18 +290,23 @@ mod tests {
         let mut ann = Member::joining(&mut fanout, 10);
         let mut bob = Member::joining(&mut fanout, 10);
 
-        assert!(
+        assert_eq!(
             fanout.deliver(&expired(1)),
+            Some(Due::Now),
             "the first event asks for a flush"
         );
-        assert!(!fanout.deliver(&expired(2)), "one is already coming");
+        assert_eq!(fanout.deliver(&expired(2)), None, "one is already coming");
         assert!(ann.heard().is_empty(), "nothing goes before the flush");
         fanout.flush();
 
         let turn = vec![frame(&expired(1)), frame(&expired(2))];
         assert_eq!(ann.heard(), std::slice::from_ref(&turn));
         assert_eq!(bob.heard(), [turn]);
-        assert!(fanout.deliver(&expired(3)), "idle again after the flush");
+        assert_eq!(
+            fanout.deliver(&expired(3)),
+            Some(Due::Now),
+            "idle again after the flush"
+        );
     }
 
     #[test]
@@ -261,12 +324,11 @@ mod tests {
         assert_eq!(
             ann.heard(),
             [
-                vec![frame(&expired(1))],
-                vec![frame(&expired(2))],
+                vec![frame(&expired(1)), frame(&expired(2))],
                 vec!["for ann".to_owned()],
                 vec![frame(&expired(3))],
             ],
-            "what waited went before the answer, in order"
+            "an arrival does not split the turn; what waited went before the answer, in order"
         );
         assert_eq!(
             bob.heard(),
@@ -338,5 +400,77 @@ mod tests {
         fanout.flush();
         assert!(gone.heard().is_empty());
         assert!(fanout.remove(gone.conn).is_none());
+    }
+
+    fn presence(name: &str, joined: bool) -> RoomEvent {
+        let user = User::guest(UserId::random(), DisplayName::parse(name).unwrap());
+        let ts = crate::domain::Timestamp::now();
+        if joined {
+            RoomEvent::Joined { user, ts }
+        } else {
+            RoomEvent::Left { user, ts }
+        }
+    }
+
+    #[test]
+    fn a_burst_of_arrivals_reaches_each_member_in_one_envelope() {
+        let mut fanout = Fanout::default();
+        let mut ann = Member::joining(&mut fanout, 10);
+        let arrivals: Vec<RoomEvent> = ["bob", "cy", "di"]
+            .into_iter()
+            .map(|name| presence(name, true))
+            .collect();
+
+        let mut dues = Vec::new();
+        let mut newcomers = Vec::new();
+        for arrival in &arrivals {
+            dues.push(fanout.deliver(arrival));
+            newcomers.push(Member::joining(&mut fanout, 10));
+        }
+        assert_eq!(dues, [Some(Due::Soon), None, None], "presence can wait");
+        assert!(ann.heard().is_empty(), "nothing before the window ends");
+        fanout.flush();
+
+        let all: Vec<String> = arrivals.iter().map(frame).collect();
+        assert_eq!(
+            ann.heard(),
+            std::slice::from_ref(&all),
+            "one envelope for three arrivals"
+        );
+        for (n, newcomer) in newcomers.iter_mut().enumerate() {
+            assert_eq!(
+                newcomer.heard(),
+                if n + 1 < all.len() {
+                    vec![all[n + 1..].to_vec()]
+                } else {
+                    Vec::<Vec<String>>::new()
+                },
+                "each newcomer hears the arrivals after its own, not its own"
+            );
+        }
+    }
+
+    #[test]
+    fn anything_but_presence_sends_the_waiting_presence_at_once_ahead_of_it() {
+        let mut fanout = Fanout::default();
+        let mut ann = Member::joining(&mut fanout, 10);
+        let left = presence("bob", false);
+        assert_eq!(fanout.deliver(&left), Some(Due::Soon));
+        let mut cy = Member::joining(&mut fanout, 10);
+
+        let message = RoomEvent::Message(crate::domain::ChatMessage::sample(1));
+        assert_eq!(
+            fanout.deliver(&message),
+            Some(Due::Now),
+            "a message does not wait"
+        );
+        assert_eq!(fanout.deliver(&expired(1)), None);
+        assert_eq!(fanout.flush().messages, 2, "the message reached both");
+
+        assert_eq!(
+            ann.heard(),
+            [vec![frame(&left), frame(&message), frame(&expired(1))]]
+        );
+        assert_eq!(cy.heard(), [vec![frame(&message), frame(&expired(1))]]);
     }
 }

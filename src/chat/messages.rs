@@ -173,9 +173,27 @@ pub enum ToSession {
     Frame(ByteString),
     /// Room events, each encoded once for every member, to write in order: all that one turn of
     /// the lobby had for this connection. Counted in its [`Backlog`] until written.
-    Events(Arc<[ByteString]>),
+    Events(Events),
     /// Close the connection.
     Close(Close),
+}
+
+/// One turn's events, shared by every member: each writes those from where it began to listen.
+#[derive(Debug, Clone)]
+pub struct Events {
+    all: Arc<[ByteString]>,
+    from: usize,
+}
+
+impl Events {
+    /// The frames of `all` from index `from` on.
+    pub fn new(all: Arc<[ByteString]>, from: usize) -> Self {
+        Self { all, from }
+    }
+
+    pub fn frames(&self) -> &[ByteString] {
+        self.all.get(self.from..).unwrap_or_default()
+    }
 }
 
 /// A WebSocket close: its code and a reason a person can read.

@@ -512,8 +512,9 @@ impl Handler<ToSession> for Session {
     fn handle(&mut self, told: ToSession, ctx: &mut WsContext) {
         match told {
             ToSession::Frame(frame) => ctx.text(frame),
-            ToSession::Events(frames) => {
-                for frame in frames.iter() {
+            ToSession::Events(events) => {
+                let frames = events.frames();
+                for frame in frames {
                     ctx.text(frame.clone());
                 }
                 self.backlog.release(frames.len());

@@ -71,6 +71,33 @@ async fn joining_welcomes_the_newcomer_and_tells_the_others() {
     bob.expect_nothing_before(&mut ann).await;
 }
 
+/// Presence may wait a moment to travel with other arrivals, but never behind what follows it: a
+/// newcomer's first words reach the others after its `joined`, and a burst of arrivals reaches
+/// them in the order the room took them.
+#[actix_web::test]
+async fn arrivals_are_heard_in_order_and_before_what_the_newcomers_say() {
+    let app = spawn_app().await;
+    let code = app.create_room().await;
+    let mut ann = app.join(&code, "ann").await;
+
+    let mut arrivals = Vec::new();
+    for name in ["bob", "cy", "di"] {
+        arrivals.push(app.join(&code, name).await);
+    }
+    arrivals[2].say("hello from di").await;
+
+    for name in ["bob", "cy", "di"] {
+        assert_eq!(ann.expect("joined").await["user"]["name"], name);
+    }
+    assert_eq!(ann.expect("message").await["text"], "hello from di");
+    for (n, newcomer) in arrivals.iter_mut().enumerate().take(2) {
+        for later in ["cy", "di"].iter().skip(n) {
+            assert_eq!(newcomer.expect("joined").await["user"]["name"], *later);
+        }
+        assert_eq!(newcomer.expect("message").await["text"], "hello from di");
+    }
+}
+
 /// A closed connection is announced as `left` to those who remain.
 #[actix_web::test]
 async fn leaving_is_announced_to_the_others() {

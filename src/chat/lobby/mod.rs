@@ -20,7 +20,7 @@ use actix::{
     Message, ResponseActFuture, ResponseFuture, WeakAddr, WrapFuture,
 };
 
-use super::fanout::Fanout;
+use super::fanout::{Due, Fanout, PRESENCE_WINDOW};
 use super::history::Stored;
 use super::ids::{ConnId, ResumeSecret};
 use super::messages::{
@@ -118,13 +118,26 @@ impl Lobby {
         self.fan_out(own);
     }
 
-    /// Tells every member here about `event`, in one envelope with the rest of this turn's events.
+    /// Tells every member here about `event`, in one envelope with the rest of this turn's events
+    /// (presence alone: of a short window's).
     fn fan_out(&mut self, event: RoomEvent) {
-        if self.fanout.deliver(&event) {
+        match self.fanout.deliver(&event) {
             // Behind the messages already in the mailbox, so the turn's events go out together.
-            if let Some(me) = self.me.upgrade() {
-                me.do_send(Flush);
+            Some(Due::Now) => {
+                if let Some(me) = self.me.upgrade() {
+                    me.do_send(Flush);
+                }
             }
+            Some(Due::Soon) => {
+                let me = self.me.clone();
+                actix::spawn(async move {
+                    actix::clock::sleep(PRESENCE_WINDOW).await;
+                    if let Some(me) = me.upgrade() {
+                        me.do_send(Flush);
+                    }
+                });
+            }
+            None => {}
         }
     }
 
