@@ -17,6 +17,7 @@ mod writer;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
+use futures_util::future::OptionFuture;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::{mpsc, oneshot};
 
@@ -93,12 +94,7 @@ fn start_writing(
             );
             let numbering = appends.map(|appends| sequencer::run(postgres, appends, health));
             Ok(async move {
-                let numbering = async {
-                    if let Some(numbering) = numbering {
-                        numbering.await;
-                    }
-                };
-                tokio::join!(writer.run(), numbering);
+                tokio::join!(writer.run(), OptionFuture::from(numbering));
             })
         });
     }

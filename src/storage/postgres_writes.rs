@@ -119,7 +119,7 @@ impl PostgresWrites {
 }
 
 async fn store(connection: &mut PgConnection, batch: &Batch) -> anyhow::Result<()> {
-    let messages = Columns::of(batch.messages(), |message| seq_param(message.seq));
+    let messages = Columns::of(batch.messages().map(|m| (m, seq_param(m.seq))));
     let only_messages = batch.activity.is_empty()
         && batch.changes().next().is_none()
         && batch.closes().next().is_none();
@@ -185,9 +185,7 @@ async fn append(
         .collect();
     let latest = messages.iter().map(|m| m.ts.as_millis()).max().unwrap_or(0);
     let (rooms, numbers): (Vec<&str>, Vec<i64>) = counts.into_iter().unzip();
-    let mut place = places.iter();
-    let columns = Columns::of(messages.iter(), |_| place.next().copied().unwrap_or(0));
-    let rows = columns
+    let rows = Columns::of(messages.iter().zip(places.iter().copied()))
         .bind_to(
             sqlx::query(APPEND_MESSAGES)
                 .bind(rooms)
@@ -232,11 +230,8 @@ struct Columns<'a> {
 }
 
 impl<'a> Columns<'a> {
-    /// The columns of `messages`, with `seq` giving what goes in the seq column.
-    fn of(
-        messages: impl Iterator<Item = &'a ChatMessage>,
-        mut seq: impl FnMut(&ChatMessage) -> i64,
-    ) -> Self {
+    /// The columns of `messages`, each paired with what goes in its seq column.
+    fn of(messages: impl Iterator<Item = (&'a ChatMessage, i64)>) -> Self {
         // Slices' iterators, filtered or not: the upper bound is the number of messages or more.
         let n = messages.size_hint().1.unwrap_or(0);
         let mut columns = Self {
@@ -249,9 +244,9 @@ impl<'a> Columns<'a> {
             ts: Vec::with_capacity(n),
             reference: Vec::with_capacity(n),
         };
-        for message in messages {
+        for (message, seq) in messages {
             columns.room.push(message.room.as_str());
-            columns.seq.push(seq(message));
+            columns.seq.push(seq);
             columns.id.push(message.id.to_string());
             columns.sender_id.push(message.from.id.to_string());
             columns.sender_name.push(message.from.name.as_str());
