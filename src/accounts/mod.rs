@@ -176,7 +176,7 @@ impl Accounts {
         from: Option<IpAddr>,
     ) -> Result<(), AccountError> {
         self.check_password(account, password, from).await?;
-        self.storage.delete_account(account.id).await?;
+        self.storage.delete_account(account).await?;
         tracing::info!(account = %account.id, "deleted an account");
         Ok(())
     }

@@ -50,6 +50,14 @@ impl Database {
         row.as_ref().map(stored_account).transpose()
     }
 
+    /// Every account's username, to hold in memory (see [`super::usernames`]).
+    pub async fn usernames(&self) -> anyhow::Result<Vec<String>> {
+        sqlx::query_scalar("SELECT username FROM accounts")
+            .fetch_all(&self.pool)
+            .await
+            .context("failed to read the usernames")
+    }
+
     pub async fn is_username(&self, key: &AccountKey) -> anyhow::Result<bool> {
         let row = sqlx::query("SELECT 1 FROM accounts WHERE username_key = $1")
             .bind(key.as_str())

@@ -12,6 +12,7 @@ mod postgres_writes;
 mod sequencer;
 mod sqlite_file;
 mod thread;
+mod usernames;
 mod writer;
 
 use std::sync::atomic::AtomicU64;
@@ -37,6 +38,7 @@ use health::Health;
 use postgres_writes::PostgresWrites;
 use sequencer::Append;
 use sqlite_file::{SqliteFile, CHECKPOINT_INTERVAL};
+use usernames::Usernames;
 use writer::{Store, Writer};
 
 /// Brings the schema up to date once the database answers, retrying with backoff.
@@ -127,6 +129,8 @@ pub struct Storage {
     /// The most messages the writer holds unwritten: how far numbering skips in a room that a
     /// process which died had open.
     buffer: usize,
+    /// On SQLite only: a PostgreSQL database is asked, as other instances may register accounts.
+    usernames: Option<Arc<Usernames>>,
 }
 
 impl Storage {
@@ -170,12 +174,19 @@ impl Storage {
                 });
             }
         }
+        // Migrated by now: a SQLite database that cannot be has returned an error.
+        let usernames = if database.is_postgres() {
+            None
+        } else {
+            Some(Arc::new(Usernames::load(&database).await?))
+        };
         Ok(Self {
             database,
             commands,
             appends,
             health,
             buffer,
+            usernames,
         })
     }
 
@@ -419,10 +430,13 @@ impl Storage {
         account: &Account,
         password_hash: &str,
     ) -> Result<bool, StorageError> {
-        Ok(self
+        let insert = self
             .database
-            .create_account(account, password_hash, Timestamp::now())
-            .await?)
+            .create_account(account, password_hash, Timestamp::now());
+        Ok(match &self.usernames {
+            Some(usernames) => usernames.adding(account.username.key(), insert).await?,
+            None => insert.await?,
+        })
     }
 
     pub async fn account_by_key(
@@ -434,7 +448,10 @@ impl Storage {
 
     /// Whether an account has a username with this key.
     pub async fn is_username(&self, key: &AccountKey) -> Result<bool, StorageError> {
-        Ok(self.database.is_username(key).await?)
+        match &self.usernames {
+            Some(usernames) => Ok(usernames.contains(key)),
+            None => Ok(self.database.is_username(key).await?),
+        }
     }
 
     pub async fn account_by_id(&self, id: UserId) -> Result<Option<StoredAccount>, StorageError> {
@@ -449,8 +466,13 @@ impl Storage {
         Ok(self.database.set_password_hash(id, password_hash).await?)
     }
 
-    pub async fn delete_account(&self, id: UserId) -> Result<(), StorageError> {
-        Ok(self.database.delete_account(id).await?)
+    pub async fn delete_account(&self, account: &Account) -> Result<(), StorageError> {
+        let delete = self.database.delete_account(account.id);
+        match &self.usernames {
+            Some(usernames) => usernames.removing(&account.username.key(), delete).await?,
+            None => delete.await?,
+        }
+        Ok(())
     }
 
     /// Records a session of `account` under `digest`, valid until `expires`.

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::accounts::{SetCookie, PASSWORD};
-use crate::helpers::{spawn_app, try_join_at, urlencode, Client, TestApp};
+use crate::helpers::{spawn_app, spawn_app_on, try_join_at, urlencode, Client, TestApp};
 
 impl TestApp {
     /// Joins `code` with a raw query and a `Cookie` header, or returns the refusal.
@@ -163,6 +163,35 @@ async fn a_guest_cannot_take_an_accounts_name() {
         .await
         .unwrap();
     assert_eq!(room["members"][0]["name"], "bob");
+}
+
+/// The reservation outlives a restart, and ends with the account: the instance knows every
+/// username from its start, and what registering and deleting change after it.
+#[actix_web::test]
+async fn a_username_is_reserved_across_a_restart_until_its_account_is_deleted() {
+    let app = spawn_app().await;
+    app.signed_up("ann").await;
+    let app = spawn_app_on(app.stop().await, &[]).await;
+    let code = app.create_room().await;
+    let (close, _) = app
+        .try_join(&code, "name=Ann")
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(close, 4409);
+
+    let cookie = app.another_device("ann").await;
+    let deleted = app
+        .account_call(
+            Method::DELETE,
+            "/api/account",
+            Some(json!({ "password": PASSWORD })),
+            &[("cookie", &cookie)],
+        )
+        .await;
+    assert_eq!(deleted.status(), 204);
+    let guest = app.join(&code, "Ann").await;
+    assert_eq!(guest.welcome["you"]["name"], "Ann");
 }
 
 /// A guest who had the name before the account came is renamed `name-guest`, told with
