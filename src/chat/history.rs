@@ -34,8 +34,10 @@ impl History {
     /// and knowing the seqs `deleted` among them.
     pub fn new(capacity: NonZeroUsize, recent: Vec<ChatMessage>, deleted: Vec<u64>) -> Self {
         let capacity = capacity.get();
+        // Grown as messages come rather than reserved: a quiet room would hold some 10 KiB of
+        // slots for nothing, a kilobyte for each of ten idle members (docs/BENCHMARKS.md).
         let mut history = Self {
-            messages: VecDeque::with_capacity(capacity.min(64)),
+            messages: VecDeque::new(),
             capacity,
             tombstones: BTreeSet::new(),
         };
