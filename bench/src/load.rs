@@ -47,6 +47,10 @@ pub struct LoadArgs {
     /// not run out of one address's ephemeral ports.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=250))]
     pub source_addresses: u8,
+    /// Fill each room before the next, so that a room's members arrive together (a class following
+    /// one invite link), instead of in turn with every other room's (a restart's reconnections).
+    #[arg(long)]
+    pub rooms_in_turn: bool,
     /// Join rooms named by the bench instead of creating them over the HTTP API (for the baseline,
     /// which has none).
     #[arg(long)]
@@ -101,10 +105,19 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
     let send_period = send_period(&args);
 
     let connect_started = Instant::now();
-    // Client i is in room i % rooms, the (i / rooms)th there; the first of each room sends.
-    let instance = |i: usize| (i / args.rooms) % urls.len();
+    // Client i is in room i % rooms, the (i / rooms)th there, unless rooms fill in turn; the
+    // first of each room sends.
+    let per_room = args.clients.div_ceil(args.rooms);
+    let seat = |i: usize| {
+        if args.rooms_in_turn {
+            (i / per_room, i % per_room)
+        } else {
+            (i % args.rooms, i / args.rooms)
+        }
+    };
+    let instance = |i: usize| seat(i).1 % urls.len();
     let plans = (0..args.clients).map(|i| ClientPlan {
-        url: ws_url(urls[instance(i)], &rooms[i % args.rooms], i),
+        url: ws_url(urls[instance(i)], &rooms[seat(i).0], i),
         server: addresses[instance(i)],
         source: IpAddr::V4(Ipv4Addr::new(
             127,
@@ -112,10 +125,13 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
             0,
             1 + (i % usize::from(args.source_addresses)) as u8,
         )),
-        sends: args.rate > 0 && i / args.rooms < args.senders_per_room,
+        sends: args.rate > 0 && seat(i).1 < args.senders_per_room,
         period: send_period,
         // Sender i of n sends at i/n of each period, so sends arrive evenly, not all in one instant.
-        offset: send_period.mul_f64(i as f64 / (args.rooms * args.senders_per_room) as f64),
+        offset: send_period.mul_f64(
+            (seat(i).1 * args.rooms + seat(i).0) as f64
+                / (args.rooms * args.senders_per_room) as f64,
+        ),
         text_bytes: args.text_bytes,
     });
     let connected: Numbered = stream::iter(plans.enumerate())
