@@ -23,6 +23,11 @@ impl Backlog {
         }))
     }
 
+    /// The most frames that may be queued.
+    pub fn bound(&self) -> usize {
+        self.0.bound
+    }
+
     /// Counts `frames` more as queued; `false`, counting nothing, if that would pass the bound.
     pub fn reserve(&self, frames: usize) -> bool {
         // Relaxed: the count orders nothing else, and a frame is only ever released after the

@@ -28,9 +28,12 @@ pub const PRESENCE_WINDOW: Duration = Duration::from_millis(100);
 /// member added meanwhile hears only what is delivered after it; any other change to who listens
 /// sends what waits first. So every member hears exactly the events delivered while it listened,
 /// in order.
-#[derive(Default)]
 pub struct Fanout {
     listeners: IndexMap<ConnId, Listener>,
+    /// The most frames presence may gather for its window: a quarter of the smallest backlog bound
+    /// of those listening. A member is let go once its frames pass its bound, so a burst of a
+    /// thousand arrivals held for one envelope would let go every member who keeps up.
+    presence_batch: usize,
     waiting: Vec<ByteString>,
     /// How many of `waiting` are chat messages, for the delivered count.
     waiting_messages: u64,
@@ -70,10 +73,25 @@ pub struct Delivered {
     pub too_slow: Vec<(ConnId, Recipient<ToSession>)>,
 }
 
+impl Default for Fanout {
+    fn default() -> Self {
+        Self {
+            listeners: IndexMap::new(),
+            presence_batch: usize::MAX,
+            waiting: Vec::new(),
+            waiting_messages: 0,
+            waiting_urgent: false,
+            asked: None,
+            outcome: Delivered::default(),
+        }
+    }
+}
+
 impl Fanout {
     /// Adds a session that has had its welcome: it hears every event delivered from now on, but
     /// none of those waiting (its welcome told it the room as they left it).
     pub fn add(&mut self, conn: ConnId, outbox: Outbox, user: UserId) {
+        self.presence_batch = self.presence_batch.min((outbox.backlog.bound() / 4).max(1));
         let listener = Listener {
             outbox,
             user,
@@ -107,7 +125,8 @@ impl Fanout {
 
     /// Delivers `event` to every member, encoding it once; it goes out at the next [`flush`]
     /// (typing at once, to all but the typer). Says when the lobby must flush, if it has not been
-    /// told already: `Now` also when a flush was due only `Soon`.
+    /// told already: `Now` also when a flush was due only `Soon`, or when presence has gathered
+    /// all a window may hold.
     ///
     /// [`flush`]: Fanout::flush
     pub fn deliver(&mut self, event: &RoomEvent) -> Option<Due> {
@@ -128,7 +147,10 @@ impl Fanout {
                 self.waiting_urgent = true;
             }
         }
-        let wanted = if self.waiting_urgent || !self.outcome.is_empty() {
+        let wanted = if self.waiting_urgent
+            || !self.outcome.is_empty()
+            || self.waiting.len() >= self.presence_batch
+        {
             Due::Now
         } else if !self.waiting.is_empty() {
             Due::Soon
@@ -240,11 +262,13 @@ mod tests {
         }
     }
 
-    /// A member whose session's mailbox is never read, so what it was handed stays there.
+    /// A member whose session's mailbox is read only when a test asks what it heard: what it was
+    /// handed stays there, counted against its backlog, until then.
     struct Member {
         conn: ConnId,
         user: User,
         mailbox: channel::AddressReceiver<Session>,
+        backlog: Backlog,
     }
 
     impl Member {
@@ -252,9 +276,10 @@ mod tests {
         fn joining(fanout: &mut Fanout, bound: usize) -> Self {
             let (sender, mailbox) = channel::channel::<Session>(bound);
             let user = User::guest(UserId::random(), DisplayName::parse("someone").unwrap());
+            let backlog = Backlog::new(bound);
             let outbox = Outbox {
                 session: Addr::new(sender).recipient(),
-                backlog: Backlog::new(bound),
+                backlog: backlog.clone(),
             };
             let conn = ConnId::random();
             fanout.add(conn, outbox, user.id);
@@ -262,16 +287,20 @@ mod tests {
                 conn,
                 user,
                 mailbox,
+                backlog,
             }
         }
 
-        /// The frames of each envelope handed to this member so far, in order.
+        /// The frames of each envelope handed to this member since last asked, in order; as a
+        /// session does, it releases them from its backlog.
         fn heard(&mut self) -> Vec<Vec<String>> {
             let mut session = Session::default();
             let mut ctx = Context::new();
             while let Some(Some(mut envelope)) = self.mailbox.next().now_or_never() {
                 EnvelopeProxy::handle(&mut envelope, &mut session, &mut ctx);
             }
+            let frames: usize = session.envelopes.iter().map(Vec::len).sum();
+            self.backlog.release(frames);
             session.envelopes
         }
     }
@@ -402,6 +431,32 @@ mod tests {
         assert!(fanout.remove(gone.conn).is_none());
     }
 
+    #[test]
+    fn a_burst_larger_than_a_window_may_hold_goes_in_batches_a_member_can_take() {
+        let mut fanout = Fanout::default();
+        let mut ann = Member::joining(&mut fanout, 8);
+        let arrivals: Vec<RoomEvent> = (0..20).map(|n| presence(&format!("n{n}"), true)).collect();
+
+        let mut heard = Vec::new();
+        for arrival in &arrivals {
+            if fanout.deliver(arrival) == Some(Due::Now) {
+                assert!(fanout.flush().too_slow.is_empty(), "ann keeps up");
+                heard.extend(ann.heard());
+            }
+        }
+        assert!(fanout.flush().too_slow.is_empty());
+        heard.extend(ann.heard());
+
+        assert!(
+            heard.iter().all(|envelope| envelope.len() == 2),
+            "{heard:?}"
+        );
+        assert_eq!(
+            heard.concat(),
+            arrivals.iter().map(frame).collect::<Vec<_>>()
+        );
+    }
+
     fn presence(name: &str, joined: bool) -> RoomEvent {
         let user = User::guest(UserId::random(), DisplayName::parse(name).unwrap());
         let ts = crate::domain::Timestamp::now();
@@ -415,7 +470,7 @@ mod tests {
     #[test]
     fn a_burst_of_arrivals_reaches_each_member_in_one_envelope() {
         let mut fanout = Fanout::default();
-        let mut ann = Member::joining(&mut fanout, 10);
+        let mut ann = Member::joining(&mut fanout, 100);
         let arrivals: Vec<RoomEvent> = ["bob", "cy", "di"]
             .into_iter()
             .map(|name| presence(name, true))
@@ -425,7 +480,7 @@ mod tests {
         let mut newcomers = Vec::new();
         for arrival in &arrivals {
             dues.push(fanout.deliver(arrival));
-            newcomers.push(Member::joining(&mut fanout, 10));
+            newcomers.push(Member::joining(&mut fanout, 100));
         }
         assert_eq!(dues, [Some(Due::Soon), None, None], "presence can wait");
         assert!(ann.heard().is_empty(), "nothing before the window ends");
